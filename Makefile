@@ -1,0 +1,29 @@
+# The two quickstart commands: `make demo` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint venv clean
+
+demo: $(STAMP)  ## Train the sample model, serve it natively, send sample payloads, stop.
+	$(BIN)/python model_artifacts/demo.py
+
+test: $(STAMP)  ## The whole test suite (what CI runs).
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) model_artifacts/build .pytest_cache .ruff_cache .hypothesis

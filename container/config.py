@@ -1,0 +1,178 @@
+"""Server settings from the environment (SAGEMAKER_* and the toolkit's own BYOC_*). Pure parsing.
+
+Every variable is validated at start: an invalid value stops the server with a message naming the
+variable, what it holds and what it should hold, instead of surfacing as a strange failure later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+DEFAULT_PROGRAM = "inference.py"
+DEFAULT_HANDLER = "sklearn"
+BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the server cannot use."""
+
+    def __init__(self, variable: str, value: str, expected: str) -> None:
+        super().__init__(f"{variable}={value!r} is invalid: expected {expected}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    port: int = 8080
+    workers: int = 1
+    timeout_seconds: float = 60.0
+    max_payload_bytes: int = 6 * MIB
+    log_level: int = logging.INFO
+    default_accept: str = "application/json"
+    model_dir: Path = Path(DEFAULT_MODEL_DIR)
+    code_dir: Path = Path(DEFAULT_MODEL_DIR) / "code"
+    program: str = DEFAULT_PROGRAM
+    program_is_explicit: bool = False
+    handler: str = DEFAULT_HANDLER
+    max_concurrent_transforms: int | None = None
+    batch_strategy: str | None = None
+    startup_timeout_seconds: float = 600.0
+    access_log_pings: bool = False
+
+    def execution_parameters(self) -> dict[str, object]:
+        """The answer to GET /execution-parameters (batch transform)."""
+        return {
+            "MaxConcurrentTransforms": self.max_concurrent_transforms or self.workers,
+            "BatchStrategy": self.batch_strategy or "MULTI_RECORD",
+            "MaxPayloadInMB": self.max_payload_bytes // MIB,
+        }
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Read and validate every setting; raise ConfigError for the first invalid one."""
+    env = _Env(os.environ if environ is None else environ)
+    model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
+    program_raw = env.raw("SAGEMAKER_PROGRAM")
+    return ServerConfig(
+        port=env.integer("SAGEMAKER_BIND_TO_PORT", 8080, low=1, high=65535),
+        workers=env.integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, low=1, high=256),
+        timeout_seconds=env.number("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60.0, low=0.001, high=3600),
+        max_payload_bytes=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=1, high=100) * MIB,
+        log_level=_log_level(env),
+        default_accept=_default_accept(env),
+        model_dir=model_dir,
+        code_dir=_code_dir(env, model_dir),
+        program=_program(program_raw),
+        program_is_explicit=bool(program_raw and program_raw.strip()),
+        handler=env.text("BYOC_HANDLER", DEFAULT_HANDLER),
+        max_concurrent_transforms=env.optional_integer(
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", low=1, high=1000
+        ),
+        batch_strategy=_batch_strategy(env),
+        startup_timeout_seconds=env.number("SAGEMAKER_STARTUP_TIMEOUT", 600.0, low=1, high=86400),
+        access_log_pings=env.boolean("BYOC_ACCESS_LOG_PINGS", False),
+    )
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return None if value is None or not value.strip() else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.optional_integer(name, low=low, high=high)
+        return default if value is None else value
+
+    def optional_integer(self, name: str, *, low: int, high: int) -> int | None:
+        raw = self.raw(name)
+        if raw is None:
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, raw, f"a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ConfigError(name, raw, f"a whole number from {low} to {high}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, raw, f"a number of seconds from {low:g} to {high:g}") from None
+        if not low <= value <= high:
+            raise ConfigError(name, raw, f"a number of seconds from {low:g} to {high:g}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, raw, "true or false")
+
+
+def _log_level(env: _Env) -> int:
+    raw = env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL")
+    if raw is None:
+        return logging.INFO
+    if raw.isdigit():
+        return int(raw)
+    level = logging.getLevelName(raw.upper())
+    if isinstance(level, int):
+        return level
+    raise ConfigError(
+        "SAGEMAKER_CONTAINER_LOG_LEVEL", raw, "a logging level number (10, 20, ...) or name (INFO)"
+    )
+
+
+def _default_accept(env: _Env) -> str:
+    raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
+    kind, slash, sub = raw.partition(";")[0].strip().lower().partition("/")
+    if not slash or not kind or not sub or "*" in kind + sub:
+        raise ConfigError("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", raw, "a concrete media type")
+    return f"{kind}/{sub}"
+
+
+def _code_dir(env: _Env, model_dir: Path) -> Path:
+    submit_dir = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
+    # An S3 URI means the SDK packed the code into model.tar.gz under code/, where SageMaker put it.
+    if submit_dir is None or "://" in submit_dir:
+        return model_dir / "code"
+    path = Path(submit_dir)
+    if not path.is_dir():
+        raise ConfigError("SAGEMAKER_SUBMIT_DIRECTORY", submit_dir, "an existing directory or an S3 URI")
+    return path
+
+
+def _program(raw: str | None) -> str:
+    name = raw or DEFAULT_PROGRAM
+    return name if name.endswith(".py") else f"{name}.py"
+
+
+def _batch_strategy(env: _Env) -> str | None:
+    raw = env.raw("SAGEMAKER_BATCH_STRATEGY")
+    if raw is None:
+        return None
+    if raw.upper() not in BATCH_STRATEGIES:
+        raise ConfigError("SAGEMAKER_BATCH_STRATEGY", raw, " or ".join(BATCH_STRATEGIES))
+    return raw.upper()

@@ -1,0 +1,28 @@
+"""Logging for the server process and its workers (level from SAGEMAKER_CONTAINER_LOG_LEVEL)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from container import access_log
+
+FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
+def configure_logging(level: int) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+    # Access lines are JSON documents on stdout, one per request, with nothing around them.
+    access = access_log.logger
+    access.handlers.clear()
+    access_handler = logging.StreamHandler(sys.stdout)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(access_handler)
+    access.propagate = False
+    access.setLevel(level)

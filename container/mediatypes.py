@@ -1,0 +1,214 @@
+"""Content-Type parsing and Accept negotiation (RFC 9110), as pure functions.
+
+Media types are compared case-insensitively and without their parameters, so
+`Application/JSON; charset=utf-8` is JSON. Accept is a list with q-values and wildcards.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+
+JSON = "application/json"
+CSV = "text/csv"
+JSONLINES = "application/jsonlines"
+NPY = "application/x-npy"
+NPZ = "application/x-npz"
+ANY = "*/*"
+
+# Spellings clients use for the same thing; the value is the canonical type.
+ALIASES = {
+    "application/x-jsonlines": JSONLINES,
+    "application/jsonl": JSONLINES,
+    "application/x-ndjson": JSONLINES,
+    "application/ndjson": JSONLINES,
+    "text/x-csv": CSV,
+    "application/csv": CSV,
+}
+
+
+@dataclass(frozen=True)
+class MediaType:
+    type: str
+    subtype: str
+    params: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def essence(self) -> str:
+        """`type/subtype`, lower-case, aliases resolved: what codecs are keyed by."""
+        name = f"{self.type}/{self.subtype}"
+        return ALIASES.get(name, name)
+
+    @property
+    def charset(self) -> str | None:
+        return self.params.get("charset")
+
+    def matches(self, essence: str) -> bool:
+        """Does this (possibly wildcard) range cover the concrete type `essence`?"""
+        kind, _, sub = essence.partition("/")
+        if self.type == "*":
+            return True
+        return self.type == kind and self.subtype in ("*", sub)
+
+    @property
+    def specificity(self) -> int:
+        return (self.type != "*") + (self.subtype != "*")
+
+
+def parse_media_type(value: str) -> MediaType:
+    """Parse one media type with parameters; raise ValueError when it is not `type/subtype`."""
+    main, *raw_params = _split_outside_quotes(value, ";")
+    kind, slash, sub = main.strip().lower().partition("/")
+    if not slash or not kind or not sub or any(c.isspace() for c in kind + sub):
+        raise ValueError(f"{value.strip()!r} is not a media type of the form type/subtype")
+    params = {}
+    for raw in raw_params:
+        name, eq, param_value = raw.strip().partition("=")
+        if not eq:
+            continue
+        params[name.strip().lower()] = param_value.strip().strip('"')
+    return MediaType(kind, sub, params)
+
+
+def parse_content_type(header: str | None) -> MediaType:
+    """The request's Content-Type; a missing or malformed one is a 415."""
+    if header is None or not header.strip():
+        raise UnsupportedMediaType("the request has no Content-Type header")
+    try:
+        media_type = parse_media_type(header)
+    except ValueError as exc:
+        raise UnsupportedMediaType(f"invalid Content-Type: {exc}") from None
+    if media_type.charset is not None:
+        try:
+            codecs.lookup(media_type.charset)
+        except LookupError:
+            raise UnsupportedMediaType(
+                f"unknown charset {media_type.charset!r} in Content-Type",
+                charset=media_type.charset,
+            ) from None
+    return media_type
+
+
+def decode_text(body: bytes, media_type: MediaType) -> str:
+    """Bytes to text with the declared charset (UTF-8 when none); bad bytes are a 400."""
+    charset = media_type.charset or "utf-8"
+    if charset.lower().replace("-", "").replace("_", "") == "utf8":
+        charset = "utf-8-sig"  # tolerate a byte-order mark, as editors write one
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"the body is not valid {charset}: byte {exc.start} cannot be decoded",
+            code="invalid_encoding",
+            offset=exc.start,
+        ) from None
+
+
+@dataclass(frozen=True)
+class AcceptRange:
+    media_type: MediaType
+    q: float
+    position: int
+
+
+def parse_accept(header: str | None) -> list[AcceptRange]:
+    """Parse an Accept header into ranges, best first; malformed entries are a 400."""
+    if header is None or not header.strip():
+        return []
+    ranges = []
+    for position, item in enumerate(_split_outside_quotes(header, ",")):
+        if not item.strip():
+            continue
+        try:
+            media_type = parse_media_type(item)
+        except ValueError as exc:
+            raise BadRequest(f"invalid Accept header: {exc}", code="invalid_accept") from None
+        q = _parse_q(media_type.params.get("q", "1"), item)
+        ranges.append(AcceptRange(media_type, q, position))
+    # Highest q first; among equals, the more specific range, then the client's order.
+    ranges.sort(key=lambda r: (-r.q, -r.media_type.specificity, r.position))
+    return ranges
+
+
+def negotiate(
+    header: str | None,
+    available: Sequence[str],
+    default: str,
+) -> str | None:
+    """Choose the response type for an Accept header among the `available` concrete types.
+
+    A missing Accept or a bare `*/*` means the server's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT).
+    Returns None when nothing acceptable is available; raises BadRequest for a malformed header.
+    """
+    ranges = parse_accept(header)
+    if not ranges or all(r.media_type.essence == ANY and r.q > 0 for r in ranges):
+        return default
+    best: tuple[float, int, int] | None = None
+    chosen = None
+    for candidate_index, candidate in enumerate(_preferred_first(available, default)):
+        quality = _quality_of(candidate, ranges)
+        if quality is None or quality[0] <= 0:
+            continue
+        key = (quality[0], quality[1], -candidate_index)
+        if best is None or key > best:
+            best, chosen = key, candidate
+    return chosen
+
+
+def first_concrete(header: str | None) -> str | None:
+    """The client's most preferred concrete (non-wildcard) type, for custom output_fn handlers."""
+    for accept_range in parse_accept(header):
+        if accept_range.q > 0 and "*" not in accept_range.media_type.essence:
+            return accept_range.media_type.essence
+    return None
+
+
+def require_acceptable(header: str | None, available: Sequence[str], default: str) -> str:
+    chosen = negotiate(header, available, default)
+    if chosen is None:
+        raise NotAcceptable(
+            f"none of the types in Accept {header!r} can be produced",
+            supported=list(available),
+        )
+    return chosen
+
+
+def _quality_of(essence: str, ranges: Iterable[AcceptRange]) -> tuple[float, int] | None:
+    """q of the most specific range covering `essence` (RFC 9110 section 12.5.1)."""
+    matching = [r for r in ranges if r.media_type.matches(essence)]
+    if not matching:
+        return None
+    most_specific = max(matching, key=lambda r: (r.media_type.specificity, -r.position))
+    return most_specific.q, most_specific.media_type.specificity
+
+
+def _preferred_first(available: Sequence[str], default: str) -> list[str]:
+    # When a wildcard leaves a tie, the server's default type wins.
+    return [default, *[a for a in available if a != default]] if default in available else list(available)
+
+
+def _parse_q(raw: str, item: str) -> float:
+    try:
+        q = float(raw)
+    except ValueError:
+        raise BadRequest(f"invalid q-value in Accept item {item.strip()!r}", code="invalid_accept") from None
+    if not 0 <= q <= 1:
+        raise BadRequest(f"q-value out of range in Accept item {item.strip()!r}", code="invalid_accept")
+    return q
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts

@@ -1,0 +1,97 @@
+"""One inference request through the handler functions: decode, predict, encode.
+
+Runs on the model thread. Knows nothing of HTTP: it takes the body and the negotiated types, and
+returns the response bytes, or raises StageFailure saying which stage failed, which decides whose
+fault it was (see container.errors.error_response).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from container import mediatypes
+from container.context import Context
+from container.errors import DECODE, ENCODE, PREDICT
+from container.handler import Handler
+
+# The types sagemaker-inference hands to input_fn as text rather than bytes; we do the same, with
+# the request's charset applied, so modules written for it keep working.
+TEXT_TYPES = frozenset({mediatypes.JSON, mediatypes.CSV})
+
+
+class StageFailure(Exception):
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"{stage} failed: {error!r}")
+        self.stage = stage
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Outcome:
+    body: bytes
+    content_type: str
+    model_seconds: float
+
+
+def invoke(handler: Handler, model: Any, body: bytes, accept: str, context: Context) -> Outcome:
+    """Run the request through transform_fn, or input_fn -> predict_fn -> output_fn."""
+    content_type, input_data = _prepare_input(body, context.content_type)
+    if handler.transform_fn is not None:
+        # transform_fn mixes decoding and prediction, so its failures count as the model's.
+        started = time.perf_counter()
+        result = _stage(
+            PREDICT, handler.transform_fn, model, input_data, content_type, accept, context=context
+        )
+        model_seconds = time.perf_counter() - started
+    else:
+        assert handler.input_fn and handler.predict_fn and handler.output_fn
+        data = _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
+        started = time.perf_counter()
+        prediction = _stage(PREDICT, handler.predict_fn, data, model, context=context)
+        model_seconds = time.perf_counter() - started
+        result = _stage(ENCODE, handler.output_fn, prediction, accept, context=context)
+    try:
+        response_body, response_type = _normalise_output(result, accept)
+    except TypeError as exc:
+        raise StageFailure(ENCODE, exc) from exc
+    return Outcome(response_body, response_type, model_seconds)
+
+
+def _prepare_input(body: bytes, header: str | None) -> tuple[str | None, bytes | str]:
+    """The content type handlers see (lower-case, no parameters) and the body (text or bytes)."""
+    if header is None:
+        return None, body
+    try:
+        media_type = mediatypes.parse_media_type(header)
+    except ValueError:
+        return header, body  # not ours to judge: a custom input_fn may understand it
+    if media_type.essence in TEXT_TYPES:
+        try:
+            text = mediatypes.decode_text(body, media_type)
+        except Exception as exc:
+            raise StageFailure(DECODE, exc) from exc
+        return media_type.essence, text
+    return media_type.essence, body
+
+
+def _stage(stage: str, function: Any, *args: Any, context: Context) -> Any:
+    try:
+        return function(*args, context=context)
+    except Exception as exc:
+        raise StageFailure(stage, exc) from exc
+
+
+def _normalise_output(result: Any, accept: str) -> tuple[bytes, str]:
+    body, content_type = result if isinstance(result, tuple) and len(result) == 2 else (result, accept)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif isinstance(body, bytearray | memoryview):
+        body = bytes(body)
+    if not isinstance(body, bytes):
+        raise TypeError(
+            f"output_fn (or transform_fn) returned {type(body).__name__}; it must return bytes, str, "
+            "or a (body, content_type) tuple"
+        )
+    return body, str(content_type)

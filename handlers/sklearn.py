@@ -1,0 +1,221 @@
+"""The default handler: scikit-learn estimators and pipelines.
+
+model_fn loads the one model file in the model directory: `*.joblib`, `*.pkl` / `*.pickle`, or
+`*.skops` (only with the types it holds listed in BYOC_SKOPS_TRUSTED_TYPES). BYOC_MODEL_FILE picks
+one when there are several.
+
+predict_fn checks each request against what the estimator was fitted on (2-D rows, the number of
+features, numeric values) so that a wrong request is a 400 saying what was expected, and returns
+
+    {"predictions": [...], "probabilities": [[...], ...], "classes": [...]}
+
+with "probabilities" and "classes" only for estimators that have predict_proba. See
+container.encode for how that is written as JSON, JSON Lines, CSV and NPY.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse
+
+from container.errors import BadRequest, InferenceError
+
+MODEL_FILE_ENV = "BYOC_MODEL_FILE"
+SKOPS_TRUSTED_ENV = "BYOC_SKOPS_TRUSTED_TYPES"
+
+
+def model_fn(model_dir: str) -> Any:
+    path = find_model_file(Path(model_dir))
+    model = LOADERS[path.suffix.lower()](path)
+    if not hasattr(model, "predict"):
+        raise InferenceError(
+            f"{path.name} holds a {type(model).__name__}, which has no predict method",
+            code="not_an_estimator",
+        )
+    return model
+
+
+def predict_fn(data: Any, model: Any) -> dict[str, Any]:
+    rows = validate_rows(data, model)
+    try:
+        result: dict[str, Any] = {"predictions": model.predict(rows)}
+        if _has_predict_proba(model):
+            result["probabilities"] = model.predict_proba(rows)
+            classes = getattr(model, "classes_", None)
+            if classes is not None:
+                result["classes"] = classes
+    except (ValueError, TypeError) as exc:
+        if _holds_objects(rows):
+            # Non-numeric input reached a pipeline that should have encoded it and could not:
+            # the request's values are at fault, and the estimator's message says which.
+            raise BadRequest(f"the model rejected the input: {exc}", code="invalid_value") from None
+        raise
+    return result
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def find_model_file(model_dir: Path) -> Path:
+    """The model file to load; a clear error listing the directory when it is not exactly one."""
+    if not model_dir.is_dir():
+        raise InferenceError(f"the model directory {model_dir} does not exist", code="no_model_dir")
+    chosen = os.environ.get(MODEL_FILE_ENV, "").strip()
+    if chosen:
+        path = model_dir / chosen
+        if not path.is_file():
+            raise InferenceError(
+                f"{MODEL_FILE_ENV}={chosen!r}, but {path} is not a file{_listing(model_dir)}",
+                code="no_model_file",
+            )
+        if path.suffix.lower() not in LOADERS:
+            raise InferenceError(
+                f"{MODEL_FILE_ENV}={chosen!r}: cannot load {path.suffix or 'a file without suffix'}; "
+                f"expected one of {', '.join(LOADERS)}",
+                code="unknown_model_format",
+            )
+        return path
+    candidates = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix.lower() in LOADERS)
+    if not candidates:
+        raise InferenceError(
+            f"no model file in {model_dir}: expected one file ending in {', '.join(LOADERS)}"
+            + _listing(model_dir),
+            code="no_model_file",
+        )
+    if len(candidates) > 1:
+        names = ", ".join(p.name for p in candidates)
+        raise InferenceError(
+            f"several model files in {model_dir} ({names}): keep one, or name it in {MODEL_FILE_ENV}",
+            code="ambiguous_model_file",
+        )
+    return candidates[0]
+
+
+def load_pickle(path: Path) -> Any:
+    with path.open("rb") as file:
+        return pickle.load(file)
+
+
+def load_skops(path: Path) -> Any:
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise InferenceError(
+            f"{path.name} is a skops file, but skops is not installed: add skops to "
+            "code/requirements.txt or install byoc-toolkit[skops]",
+            code="skops_missing",
+        ) from None
+    trusted = [name.strip() for name in os.environ.get(SKOPS_TRUSTED_ENV, "").split(",") if name.strip()]
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
+    if untrusted:
+        raise InferenceError(
+            f"{path.name} holds types that are not trusted: {', '.join(untrusted)}. Check that they "
+            f"are what you expect, then list them in {SKOPS_TRUSTED_ENV} (comma-separated)",
+            code="untrusted_types",
+            untrusted_types=untrusted,
+        )
+    return sio.load(path, trusted=trusted)
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    ".joblib": joblib.load,
+    ".pkl": load_pickle,
+    ".pickle": load_pickle,
+    ".skops": load_skops,
+}
+
+
+def _listing(directory: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    return f"; it holds: {shown or 'nothing'}"
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate_rows(data: Any, model: Any) -> Any:
+    """Check rows against the fitted estimator; BadRequest saying what was expected otherwise."""
+    expected = getattr(model, "n_features_in_", None)
+    if scipy.sparse.issparse(data):
+        _check_width(data.shape[1], expected)
+        return data
+    if not isinstance(data, np.ndarray):
+        return data  # a custom input_fn's own structure (a DataFrame, a list of texts): pass it on
+    if data.ndim == 1 and expected is not None:
+        data = data.reshape(1, -1)
+    if data.ndim != 2 and expected is not None:
+        raise BadRequest(
+            f"expected rows of {expected} features (a 2-D array), got an array of shape {data.shape}",
+            code="invalid_shape",
+            expected=[None, expected],
+            found=list(data.shape),
+        )
+    if data.ndim == 2:
+        _check_width(data.shape[1], expected)
+    if data.dtype == object and not _accepts_objects(model):
+        data = _as_numbers(data)
+    feature_names = getattr(model, "feature_names_in_", None)
+    if feature_names is not None and data.ndim == 2:
+        data = _with_column_names(data, feature_names)
+    return data
+
+
+def _check_width(width: int, expected: int | None) -> None:
+    if expected is not None and width != expected:
+        raise BadRequest(
+            f"each row must have {expected} features; got {width}",
+            code="wrong_feature_count",
+            expected=int(expected),
+            found=int(width),
+        )
+
+
+def _as_numbers(data: np.ndarray) -> np.ndarray:
+    try:
+        return data.astype(np.float64)
+    except (ValueError, TypeError):
+        pass
+    for (row, column), value in np.ndenumerate(data):
+        try:
+            float(value)
+        except (ValueError, TypeError):
+            raise BadRequest(
+                f"row {row + 1}, column {column + 1}: {value!r} is not a number",
+                code="invalid_value",
+                row=row + 1,
+                column=column + 1,
+            ) from None
+    raise BadRequest("the input holds values that are not numbers", code="invalid_value")
+
+
+def _accepts_objects(model: Any) -> bool:
+    # Pipelines and column transformers encode strings and categories themselves.
+    return hasattr(model, "steps") or hasattr(model, "transformers")
+
+
+def _with_column_names(data: np.ndarray, names: np.ndarray) -> Any:
+    # Fitted on a DataFrame: column-selecting steps need the names back. pandas is only imported
+    # for such models.
+    import pandas
+
+    return pandas.DataFrame(data, columns=list(names))
+
+
+def _has_predict_proba(model: Any) -> bool:
+    # hasattr, not callable(getattr(...)): for SVC(probability=False) the attribute itself raises.
+    return hasattr(model, "predict_proba")
+
+
+def _holds_objects(rows: Any) -> bool:
+    dtype = getattr(rows, "dtype", None)
+    if dtype is None and hasattr(rows, "dtypes"):
+        return any(d.kind == "O" for d in rows.dtypes)
+    return dtype is not None and np.dtype(dtype).kind == "O"

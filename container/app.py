@@ -56,9 +56,13 @@ def create_app(service: InferenceService) -> Starlette:
         request_id = uuid.uuid4().hex
         status, body, headers, model_seconds = 500, b"", {}, 0.0
         content_type = "application/json"
+        # What the access log reports: the bytes actually read, not Content-Length, which a chunked
+        # request does not have. A body refused unread counts as its declared size.
+        bytes_in = _declared_length(request)
         try:
             accept = service.choose_accept(request.headers.get("accept"))
             payload = await read_body(request, config.max_payload_bytes)
+            bytes_in = len(payload)
             outcome, context = await service.invoke(payload, request.headers, accept, request_id)
             status, body, content_type = 200, outcome.body, outcome.content_type
             model_seconds = outcome.model_seconds
@@ -78,7 +82,7 @@ def create_app(service: InferenceService) -> Starlette:
             method="POST",
             path="/invocations",
             status=status,
-            bytes_in=int(request.headers.get("content-length") or 0),
+            bytes_in=bytes_in,
             bytes_out=len(body),
             model_seconds=model_seconds,
             total_seconds=elapsed,
@@ -131,6 +135,14 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(size, limit, at_least=True)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _declared_length(request: Request) -> int:
+    """Content-Length as a number; 0 when it is missing or not a number (read_body refuses the latter)."""
+    try:
+        return max(int(request.headers.get("content-length") or 0), 0)
+    except ValueError:
+        return 0
 
 
 def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:

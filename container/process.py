@@ -20,6 +20,10 @@ from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
+# The server is always on loopback: never let an http_proxy/HTTP_PROXY in the environment route the
+# readiness probe through a proxy (urllib only bypasses hosts listed in no_proxy).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -89,12 +93,20 @@ class ServerProcess:
 
     def ping(self) -> tuple[int | None, str]:
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as response:
+            with _DIRECT.open(f"{self.url}/ping", timeout=2) as response:
                 return response.status, ""
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
         except OSError as error:
             return None, str(error)
+
+    def wait_for_exit(self, timeout: float = 60.0) -> int:
+        """Wait for a server that is expected to stop on its own (a start-up error); its exit status.
+
+        subprocess.TimeoutExpired if it is still running after `timeout` seconds.
+        """
+        assert self.process is not None, "start() first"
+        return self.process.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, wait, SIGKILL if needed; the exit status (None if it never started)."""

@@ -12,7 +12,7 @@ from typing import Any
 from container import encode, mediatypes, pipeline
 from container.config import ServerConfig
 from container.context import Context
-from container.errors import LOAD, ModelNotReady, NotAcceptable
+from container.errors import LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
 from container.handler import Handler
 from container.runner import ModelRunner
 
@@ -32,6 +32,26 @@ class Health:
     reason: str
 
 
+class _LoadFailure(pipeline.StageFailure):
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(LOAD, error)
+        self.step = step
+
+
+def _public_reason(step: str, error: BaseException) -> str:
+    """Why the load failed, as /ping and /invocations tell whoever asks.
+
+    An InferenceError (or an exception that declares an HTTP status) was written to be read, so
+    its message is passed on. Any other exception's text can hold paths, data or secrets, just as
+    at request time (see container.errors.error_response): only its type is named here, and the
+    log has the traceback.
+    """
+    status = getattr(error, "status_code", None)
+    if isinstance(error, InferenceError) or (isinstance(status, int) and not isinstance(status, bool)):
+        return error_response(error, LOAD).message
+    return f"{step} raised {type(error).__name__}; the container log has the traceback"
+
+
 class InferenceService:
     def __init__(self, config: ServerConfig, handler: Handler) -> None:
         self.config = config
@@ -49,11 +69,12 @@ class InferenceService:
         self._runner = ModelRunner()
         try:
             await self._runner.call(self._load, timeout=None)
-        except pipeline.StageFailure as failure:
+        except _LoadFailure as failure:
             self.state = State.FAILED
-            self.failure = f"{failure.error.__class__.__name__}: {failure.error}"
+            self.failure = _public_reason(failure.step, failure.error)
             log.error(
-                "the model failed to load; /ping will answer 503 until the server restarts",
+                "the model failed to load (in %s); /ping will answer 503 until the server restarts",
+                failure.step,
                 exc_info=failure.error,
             )
 
@@ -65,14 +86,18 @@ class InferenceService:
         context = Context(model_dir=str(self.config.model_dir))
         model_dir = str(self.config.model_dir)
         started = time.perf_counter()
+        step = "the model manifest check"  # which step failed, for the log and for /ping
         try:
             if self.handler.pre_model_fn is not None:
+                step = "pre_model_fn"
                 self.handler.pre_model_fn(model_dir, context=context)
+            step = "model_fn"
             model = self.handler.model_fn(model_dir, context=context)
             if self.handler.model_warmup_fn is not None:
+                step = "model_warmup_fn"
                 self.handler.model_warmup_fn(model_dir, model, context=context)
         except Exception as exc:
-            raise pipeline.StageFailure(LOAD, exc) from exc
+            raise _LoadFailure(step, exc) from exc
         self.model = model
         self.load_seconds = time.perf_counter() - started
         self.state = State.READY

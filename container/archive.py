@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 GIB = 1024**3
 DEFAULT_MAX_BYTES = 32 * GIB
@@ -80,8 +81,17 @@ class _Tally:
 
 def list_entries(archive: Path, limits: Limits | None = None) -> list[Entry]:
     """Check every member without extracting; UnsafeArchive or ArchiveError on the first problem."""
+    return [entry for entry, _content in iter_members(archive, limits)]
+
+
+def iter_members(archive: Path, limits: Limits | None = None) -> Iterator[tuple[Entry, IO[bytes] | None]]:
+    """Each checked member in archive order, with a reader for regular files' content.
+
+    A reader is only valid until the next member is taken (the archive is read as a stream).
+    """
     with _open(archive) as tar:
-        return list(_checked(tar, limits or Limits.from_env()))
+        for entry, member in _checked_members(tar, limits):
+            yield entry, tar.extractfile(member) if entry.kind == "file" else None
 
 
 def safe_extract(archive: Path, destination: Path, limits: Limits | None = None) -> list[Entry]:
@@ -112,11 +122,6 @@ def _open(archive: Path) -> tarfile.TarFile:
         return tarfile.open(archive, mode="r|*")
     except (tarfile.TarError, OSError) as exc:
         raise ArchiveError(f"{archive} is not a readable tar archive: {exc}") from None
-
-
-def _checked(tar: tarfile.TarFile, limits: Limits) -> Iterator[Entry]:
-    for entry, _member in _checked_members(tar, limits):
-        yield entry
 
 
 def _checked_members(tar: tarfile.TarFile, limits: Limits | None) -> Iterator[tuple[Entry, tarfile.TarInfo]]:

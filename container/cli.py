@@ -1,20 +1,26 @@
 """`byoc`: the toolkit's command line.
 
-    byoc serve [--model-dir DIR] [--port N] [--workers N] [--handler NAME] [--program FILE]
-    byoc extract ARCHIVE DEST        extract model.tar.gz safely, as the toolkit does everywhere
+    byoc serve [--model-data ARCHIVE_OR_DIR] [--port N] [--workers N] [--handler NAME] [--program FILE]
+    byoc package MODEL_PATH -o OUT.tar.gz [--code FILE_OR_DIR] [--requirements FILE] [--include PATH ...]
+                 [--sample FILE --content-type TYPE [--accept TYPE]] [--set-version PKG=VERSION ...]
+    byoc inspect ARCHIVE [--json]
+    byoc extract ARCHIVE DEST
 
-Options are shortcuts for the environment variables the image reads (SAGEMAKER_BIND_TO_PORT, ...),
-so a model served natively behaves as it will in the container.
+`serve` options are shortcuts for the environment variables the image reads, so a model served
+natively behaves as it will in the container.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from container import archive, server
+from container import archive, packaging, server
 from container.config import ConfigError, load_config
 
 
@@ -28,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="byoc", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="byoc", description="Serve ML models in SageMaker-compatible containers."
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -36,13 +44,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a model natively, exactly as the image would",
         description="Serve a model natively with the same runtime and settings as the image.",
     )
-    serve.add_argument("--model-dir", help="the model directory (default /opt/ml/model)")
+    serve.add_argument(
+        "--model-data",
+        "--model-dir",
+        dest="model_data",
+        type=Path,
+        help="a model directory, or a model.tar.gz to extract safely into a private temp dir",
+    )
     serve.add_argument("--port", type=int, help="port to listen on (SAGEMAKER_BIND_TO_PORT)")
-    serve.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--host", help="address to bind (BYOC_BIND_HOST, default 0.0.0.0)")
     serve.add_argument("--workers", type=int, help="worker processes (SAGEMAKER_MODEL_SERVER_WORKERS)")
     serve.add_argument("--handler", help="handler module from handlers/ (BYOC_HANDLER)")
     serve.add_argument("--program", help="user module in code/ (SAGEMAKER_PROGRAM)")
     serve.set_defaults(run=run_serve)
+
+    package = commands.add_parser(
+        "package",
+        help="build model.tar.gz and verify that it serves",
+        description="Build a deterministic model.tar.gz with a manifest, then verify it by serving it "
+        "with the real runtime in a separate process. Exit status 0 only when it was written and verified.",
+    )
+    package.add_argument("model_path", type=Path, help="the model file, or a directory of model files")
+    package.add_argument("-o", "--output", type=Path, required=True, help="the archive to write")
+    package.add_argument("--code", type=Path, help="inference script, or source directory, for code/")
+    package.add_argument("--requirements", type=Path, help="requirements.txt for code/requirements.txt")
+    package.add_argument("--include", type=Path, action="append", default=[], help="extra file or dir")
+    package.add_argument("--handler", default="sklearn", help="handler module to serve with (BYOC_HANDLER)")
+    package.add_argument("--sample", type=Path, help="a request body to predict on when verifying")
+    package.add_argument("--content-type", help="the sample's Content-Type")
+    package.add_argument("--accept", help="the Accept header for the sample")
+    package.add_argument(
+        "--set-version",
+        action="append",
+        default=[],
+        metavar="PKG=VERSION",
+        help="record this version in the manifest instead of the installed one (python=3.11.9 too)",
+    )
+    package.set_defaults(run=run_package)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="list an archive's contents, manifest and warnings",
+        description="Check and list a model archive without extracting it. Exit status 1 when it is "
+        "unsafe or damaged, or does not match its manifest.",
+    )
+    inspect.add_argument("archive", type=Path)
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_limit_options(inspect)
+    inspect.set_defaults(run=run_inspect)
 
     extract = commands.add_parser(
         "extract",
@@ -69,20 +118,9 @@ def _limits(args: argparse.Namespace) -> archive.Limits:
     )
 
 
-def run_extract(args: argparse.Namespace) -> int:
-    try:
-        entries = archive.safe_extract(args.archive, args.destination, _limits(args))
-    except (archive.UnsafeArchive, archive.ArchiveError) as exc:
-        print(f"byoc extract: {exc}", file=sys.stderr)
-        return 1
-    files = sum(1 for e in entries if e.kind == "file")
-    size = sum(e.size for e in entries)
-    print(f"extracted {files} files ({size} bytes) into {args.destination}")
-    return 0
-
+# --- serve ------------------------------------------------------------------------------------
 
 SERVE_OPTIONS = {
-    "model_dir": "BYOC_MODEL_DIR",
     "port": "SAGEMAKER_BIND_TO_PORT",
     "host": "BYOC_BIND_HOST",
     "workers": "SAGEMAKER_MODEL_SERVER_WORKERS",
@@ -96,12 +134,148 @@ def run_serve(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             os.environ[variable] = str(value)
+    extracted: Path | None = None
+    if args.model_data is not None and args.model_data.is_file():
+        extracted = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
+        try:
+            archive.safe_extract(args.model_data, extracted / "model")
+        except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+            shutil.rmtree(extracted, ignore_errors=True)
+            print(f"byoc serve: {exc}", file=sys.stderr)
+            return 1
+        os.environ["BYOC_MODEL_DIR"] = str(extracted / "model")
+    elif args.model_data is not None:
+        os.environ["BYOC_MODEL_DIR"] = str(args.model_data)
     try:
         config = load_config()
     except ConfigError as exc:
         print(f"byoc serve: {exc}", file=sys.stderr)
         return 2
-    return server.run(config)
+    try:
+        return server.run(config)
+    finally:
+        if extracted is not None and os.getpid() == _MAIN_PID:  # not in forked workers
+            shutil.rmtree(extracted, ignore_errors=True)
+
+
+_MAIN_PID = os.getpid()
+
+
+# --- package / inspect / extract --------------------------------------------------------------
+
+
+def run_package(args: argparse.Namespace) -> int:
+    try:
+        overrides = dict(_parse_version(item) for item in args.set_version)
+    except ValueError as exc:
+        print(f"byoc package: {exc}", file=sys.stderr)
+        return 2
+    if args.sample is not None and not args.sample.is_file():
+        print(f"byoc package: the sample {args.sample} does not exist", file=sys.stderr)
+        return 2
+    spec = packaging.PackageSpec(
+        model_path=args.model_path,
+        output=args.output,
+        code=args.code,
+        requirements=args.requirements,
+        include=tuple(args.include),
+        handler=args.handler,
+        version_overrides=overrides,
+    )
+    try:
+        files = packaging.collect_files(spec)
+    except packaging.PackagingError as exc:
+        print(f"byoc package: {exc}", file=sys.stderr)
+        return 1
+    manifest_data = packaging.build_manifest(spec, files)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed into place only once verified: a failed build never
+    # leaves an archive that looks ready to deploy.
+    with tempfile.NamedTemporaryFile(
+        dir=args.output.parent, prefix=".byoc-", suffix=".tar.gz", delete=False
+    ) as tmp:
+        staged = Path(tmp.name)
+        packaging.write_archive(files, packaging.manifest.dumps(manifest_data), tmp)
+    print(f"packed {len(files)} files:")
+    for name, source in sorted(files.items()):
+        print(f"  {name:<40} <- {source}")
+    versions = ", ".join(f"{k} {v}" for k, v in manifest_data["versions"].items())
+    print(f"manifest: {versions}; handler {spec.handler}; program {manifest_data['program'] or '(none)'}")
+    print("verifying: extracting and serving it with the real runtime ...")
+    result = packaging.verify(
+        staged,
+        spec.handler,
+        manifest_data["program"],
+        args.sample,
+        args.content_type,
+        args.accept,
+        progress=lambda message: print(f"  {message}", flush=True),
+    )
+    for line in result.loaded:
+        print(f"  {line}")
+    if result.status is not None:
+        print(f"  sample {args.sample.name}: HTTP {result.status}\n  {result.answer.strip()}")
+    if not result.ok:
+        staged.unlink(missing_ok=True)
+        print(f"byoc package: verification failed: {result.cause}", file=sys.stderr)
+        return 1
+    staged.replace(args.output)
+    print(f"wrote {args.output} ({args.output.stat().st_size} bytes), verified")
+    return 0
+
+
+def _parse_version(item: str) -> tuple[str, str]:
+    package, sep, version = item.partition("=")
+    if not sep or not package.strip() or not version.strip():
+        raise ValueError(f"--set-version {item!r}: expected PACKAGE=VERSION")
+    return package.strip(), version.strip()
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    try:
+        report = packaging.inspect_archive(args.archive, _limits(args))
+    except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "unsafe": str(exc)}, indent=2))
+        print(f"byoc inspect: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        document = {
+            "ok": report.ok,
+            "entries": [vars(entry) for entry in report.entries],
+            "manifest": report.manifest,
+            "warnings": report.warnings,
+            "problems": report.problems,
+        }
+        print(json.dumps(document, indent=2))
+        return 0 if report.ok else 1
+    print(f"{args.archive}:")
+    for entry in report.entries:
+        detail = (
+            f"-> {entry.target}" if entry.target else (f"{entry.size:>12,}" if entry.kind == "file" else "")
+        )
+        print(f"  {entry.kind:<8} {entry.name:<44} {detail}")
+    if report.manifest is not None:
+        versions = ", ".join(f"{k} {v}" for k, v in report.manifest.get("versions", {}).items())
+        print(f"manifest: made by byoc-toolkit {report.manifest.get('toolkit')}; {versions}")
+        print(f"          handler {report.manifest.get('handler')}; program {report.manifest.get('program')}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    return 0 if report.ok else 1
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    try:
+        entries = archive.safe_extract(args.archive, args.destination, _limits(args))
+    except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+        print(f"byoc extract: {exc}", file=sys.stderr)
+        return 1
+    files = sum(1 for e in entries if e.kind == "file")
+    size = sum(e.size for e in entries)
+    print(f"extracted {files} files ({size} bytes) into {args.destination}")
+    return 0
 
 
 if __name__ == "__main__":

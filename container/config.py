@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from container import mediatypes
+
 MIB = 1024 * 1024
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PROGRAM = "inference.py"
@@ -44,6 +46,7 @@ class ServerConfig:
     batch_strategy: str | None = None
     startup_timeout_seconds: float = 600.0
     access_log_pings: bool = False
+    allow_version_mismatch: bool = False
 
     def execution_parameters(self) -> dict[str, object]:
         """The answer to GET /execution-parameters (batch transform)."""
@@ -77,6 +80,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         batch_strategy=_batch_strategy(env),
         startup_timeout_seconds=env.number("SAGEMAKER_STARTUP_TIMEOUT", 600.0, low=1, high=86400),
         access_log_pings=env.boolean("BYOC_ACCESS_LOG_PINGS", False),
+        allow_version_mismatch=env.boolean("BYOC_ALLOW_VERSION_MISMATCH", False),
     )
 
 
@@ -135,7 +139,8 @@ def _log_level(env: _Env) -> int:
     raw = env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL")
     if raw is None:
         return logging.INFO
-    if raw.isdigit():
+    # isascii: str.isdigit is also true for digits int() refuses, such as superscripts ("²").
+    if raw.isascii() and raw.isdigit():
         return int(raw)
     level = logging.getLevelName(raw.upper())
     if isinstance(level, int):
@@ -147,10 +152,15 @@ def _log_level(env: _Env) -> int:
 
 def _default_accept(env: _Env) -> str:
     raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
-    kind, slash, sub = raw.partition(";")[0].strip().lower().partition("/")
-    if not slash or not kind or not sub or "*" in kind + sub:
+    # Parsed as Accept and Content-Type are: "text /csv" is refused, and an alias such as
+    # application/x-ndjson becomes the canonical name the encoders are keyed by.
+    try:
+        essence = mediatypes.parse_media_type(raw).essence
+    except ValueError:
+        essence = "*"
+    if "*" in essence:
         raise ConfigError("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", raw, "a concrete media type")
-    return f"{kind}/{sub}"
+    return essence
 
 
 def _code_dir(env: _Env, model_dir: Path) -> Path:

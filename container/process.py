@@ -6,6 +6,7 @@ integration tests: one way to run the server natively, so all three exercise the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -42,7 +43,10 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         port: int | None = None,
         workers: int = 1,
+        python: str | None = None,
     ) -> None:
+        # `python`: another interpreter to serve with (packaging verifies in a private venv).
+        self.python = python or sys.executable
         self.port = port or free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         # Kept open for the life of the server: its output goes here, read back for error messages.
@@ -60,7 +64,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "container.server", "serve"],
+            [self.python, "-m", "container.server", "serve"],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -83,6 +87,9 @@ class ServerProcess:
             status, last = self.ping()
             if status == 200:
                 return
+            if status == 503 and _load_failed(last):
+                # The model will not load on its own; waiting out the timeout would only hide that.
+                raise ServerNotReady(f"the model failed to load: {last}\n{self.log_tail()}")
             if on_wait is not None:
                 on_wait(time.monotonic() - started, last)
             time.sleep(0.1)
@@ -137,3 +144,10 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _load_failed(ping_body: str) -> bool:
+    try:
+        return json.loads(ping_body).get("state") == "failed"
+    except (ValueError, AttributeError):
+        return False

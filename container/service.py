@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from container import encode, mediatypes, pipeline
+from container import encode, manifest, mediatypes, pipeline
 from container.config import ServerConfig
 from container.context import Context
 from container.errors import LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
@@ -88,6 +88,9 @@ class InferenceService:
         started = time.perf_counter()
         step = "the model manifest check"  # which step failed, for the log and for /ping
         try:
+            allow_mismatch = self.config.allow_version_mismatch
+            for finding in manifest.check_model_dir(self.config.model_dir, allow_mismatch):
+                log.warning("version mismatch: %s", finding.describe())
             if self.handler.pre_model_fn is not None:
                 step = "pre_model_fn"
                 self.handler.pre_model_fn(model_dir, context=context)
@@ -96,7 +99,7 @@ class InferenceService:
             if self.handler.model_warmup_fn is not None:
                 step = "model_warmup_fn"
                 self.handler.model_warmup_fn(model_dir, model, context=context)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in model code is a failed load too
             raise _LoadFailure(step, exc) from exc
         self.model = model
         self.load_seconds = time.perf_counter() - started

@@ -27,3 +27,6 @@ else
 fi
 cp "$ROOT/Dockerfile.with-model" "$CONTEXT/Dockerfile"
 docker build --network host --build-arg "IMAGE=$IMAGE" -t "$TAG" "$CONTEXT"
+# The classic builder keeps the extract stage as an untagged image (which pins IMAGE's layers);
+# remove it. Only untagged images with this stage's label are touched.
+docker image prune --force --filter label=org.byoc-toolkit.stage=model-extract >/dev/null

@@ -20,6 +20,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ DEFAULT_MAX_MEMBERS = 100_000
 MAX_BYTES_ENV = "BYOC_ARCHIVE_MAX_BYTES"
 MAX_MEMBERS_ENV = "BYOC_ARCHIVE_MAX_MEMBERS"
 COPY_CHUNK = 1024 * 1024
+# What reading a truncated or corrupted tar.gz raises, depending on where the damage is.
+DAMAGE_ERRORS = (tarfile.TarError, EOFError, zlib.error)
 
 
 class UnsafeArchive(ValueError):
@@ -103,7 +106,12 @@ def safe_extract(archive: Path, destination: Path, limits: Limits | None = None)
     staging = Path(tempfile.mkdtemp(prefix=".byoc-extract-", dir=destination.parent))
     try:
         with _open(archive) as tar:
-            entries = [_write(tar, entry, member, staging) for entry, member in _checked_members(tar, limits)]
+            try:
+                entries = [
+                    _write(tar, entry, member, staging) for entry, member in _checked_members(tar, limits)
+                ]
+            except DAMAGE_ERRORS as exc:
+                raise ArchiveError(f"the archive is damaged: {exc}") from None
         if destination.exists():
             destination.rmdir()
         staging.rename(destination)
@@ -129,7 +137,7 @@ def _checked_members(tar: tarfile.TarFile, limits: Limits | None) -> Iterator[tu
     try:
         for member in tar:
             yield _check(member, tally), member
-    except tarfile.TarError as exc:
+    except DAMAGE_ERRORS as exc:
         raise ArchiveError(f"the archive is damaged: {exc}") from None
 
 

@@ -290,20 +290,23 @@ def inspect_archive(archive_path: Path, limits: archive.Limits | None = None) ->
     digests: dict[str, str] = {}
     saved: dict[str, Any] | None = None
     manifest_error = ""
-    for entry, content in archive.iter_members(archive_path, limits):
-        entries.append(entry)
-        if content is None:
-            continue
-        if entry.name == manifest.FILENAME:
-            try:
-                saved = manifest.loads(content.read())
-            except ValueError as exc:
-                manifest_error = str(exc)
-            continue
-        digest = hashlib.sha256()
-        while chunk := content.read(1024 * 1024):
-            digest.update(chunk)
-        digests[entry.name] = digest.hexdigest()
+    try:
+        for entry, content in archive.iter_members(archive_path, limits):
+            entries.append(entry)
+            if content is None:
+                continue
+            if entry.name == manifest.FILENAME:
+                try:
+                    saved = manifest.loads(content.read())
+                except ValueError as exc:
+                    manifest_error = str(exc)
+                continue
+            digest = hashlib.sha256()
+            while chunk := content.read(1024 * 1024):
+                digest.update(chunk)
+            digests[entry.name] = digest.hexdigest()
+    except archive.DAMAGE_ERRORS as exc:
+        raise archive.ArchiveError(f"the archive is damaged: {exc}") from None
     warnings, problems = _review(entries, digests, saved, manifest_error)
     return Inspection(entries, saved, warnings, problems)
 

@@ -79,7 +79,9 @@ def _prepare_input(body: bytes, header: str | None) -> tuple[str | None, bytes |
 def _stage(stage: str, function: Any, *args: Any, context: Context) -> Any:
     try:
         return function(*args, context=context)
-    except Exception as exc:
+    # SystemExit too: user code (argparse, a library's fatal-error path) may call sys.exit(). On the
+    # model thread it cannot stop the server anyway, so it is a fault like any other, not a crash.
+    except (Exception, SystemExit) as exc:
         raise StageFailure(stage, exc) from exc
 
 

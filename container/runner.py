@@ -107,8 +107,14 @@ class ModelRunner:
                 call.thread = me
             try:
                 outcome: tuple[bool, Any] = (True, call.function(*call.args))
-            except BaseException as exc:
+            except Exception as exc:
                 outcome = (False, exc)
+            except BaseException as exc:
+                # SystemExit or KeyboardInterrupt set on an asyncio future escapes the event loop and
+                # kills the worker: hand the caller an ordinary exception that says what happened.
+                wrapped = RuntimeError(f"model code raised {type(exc).__name__}: {exc}")
+                wrapped.__cause__ = exc
+                outcome = (False, wrapped)
             # RuntimeError: the event loop closed while this call ran, so nobody is waiting for it.
             with contextlib.suppress(RuntimeError):
                 call.loop.call_soon_threadsafe(_settle, call.future, outcome)

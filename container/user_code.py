@@ -8,7 +8,9 @@ fall-back to default handlers that AWS's toolkit does.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from container.errors import StartupError
 
 log = logging.getLogger(__name__)
 PIP_OUTPUT_TAIL_LINES = 30
+_CODE_DIRS: set[str] = set()  # code directories this process put on sys.path
 
 
 def install_requirements(code_dir: Path) -> bool:
@@ -58,12 +61,17 @@ def import_user_module(config: ServerConfig) -> ModuleType | None:
             )
         log.info("no %s: serving with the %r handler alone", path, config.handler)
         return None
+    module_name = path.stem
+    # Imported under its own name (below), the module would replace any installed or standard module
+    # of that name for the whole process: a code/json.py or code/xgboost.py breaks whatever imports
+    # the real one, far from the cause. Refuse it here, before anything is replaced.
+    _refuse_taken_name(module_name, path)
     # The code dir goes on sys.path so the module can import its neighbours (code/lib/...), and
     # under its own name so pickles that reference its classes ("inference.MyTransformer") load.
     code_dir = str(config.code_dir.resolve())
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
-    module_name = path.stem
+        _CODE_DIRS.add(code_dir)
     sys.modules.pop(module_name, None)
     try:
         module = importlib.import_module(module_name)
@@ -79,6 +87,39 @@ def import_user_module(config: ServerConfig) -> ModuleType | None:
         )
     log.info("imported user module %s", path)
     return module
+
+
+def _refuse_taken_name(module_name: str, path: Path) -> None:
+    """StartupError when `module_name` already names a module other than the file at `path`.
+
+    Searched: the modules already imported, built-in modules, and sys.path less the code directories
+    put there by this module (a user module imported earlier in this process is not a conflict) and
+    the working directory (nothing is installed there; the code directory goes first and wins).
+    """
+    loaded = sys.modules.get(module_name)
+    loaded_file = getattr(loaded, "__file__", None)
+    if loaded is not None and not (loaded_file and str(Path(loaded_file).resolve().parent) in _CODE_DIRS):
+        # Already imported, and not as a user module: the runtime's own packages (found by the
+        # editable-install finder, not on sys.path) or anything imported before this point.
+        origin = loaded_file or "a built-in module"
+    elif module_name in sys.builtin_module_names:
+        origin = "a built-in module"
+    else:
+        ignored = {*_CODE_DIRS, "", os.getcwd()}
+        search = [entry for entry in sys.path if entry not in ignored]
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(module_name, search)
+        except (ImportError, ValueError):
+            return
+        if spec is None:
+            return
+        if spec.origin and spec.has_location and Path(spec.origin).resolve() == path.resolve():
+            return  # the code dir was on sys.path already: this is the user's own file
+        origin = spec.origin if spec.has_location else "a namespace package"
+    raise StartupError(
+        f"{path} cannot be imported as {module_name!r}: that name is taken by {origin}, which it "
+        "would replace for the whole server; rename the file (and SAGEMAKER_PROGRAM)"
+    )
 
 
 def _listing(directory: Path) -> str:

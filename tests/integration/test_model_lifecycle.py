@@ -45,7 +45,18 @@ def model_fn(model_dir):
     raise RuntimeError("cannot open /secret/weights.bin with token s3cr3t")
 """
 
+EXITING_LOADER = """
+import sys
+
+
+def model_fn(model_dir):
+    sys.exit(3)  # what argparse does on a bad argument; 3 is also gunicorn's "worker failed to boot"
+"""
+
 FAULTY_PREDICT = """
+import sys
+
+
 class Unserialisable:
     pass
 
@@ -56,6 +67,8 @@ def predict_fn(data, model):
         raise RuntimeError("secret-detail-42 in /home/someone/model.py")
     if first > 100:
         return {"predictions": [Unserialisable()]}
+    if first == 77:
+        sys.exit(2)
     return model.predict(data)
 """
 
@@ -112,6 +125,19 @@ def test_a_failed_load_keeps_the_server_up_and_ping_says_why(tmp_path: Path, mod
         assert "Traceback" in log and "s3cr3t" in log
 
 
+def test_sys_exit_in_model_fn_is_a_failed_load_not_a_dead_server(tmp_path: Path, model_file: Path) -> None:
+    model_dir = make_model_dir(tmp_path, model_file, {"inference.py": EXITING_LOADER})
+    with serving(model_dir, ready=False) as server, client(server) as http:
+        wait_until(lambda: "failed to load" in server.log_text(), "the load failure in the log")
+        body = error_body(http.get("/ping"), 503, "model_not_ready")
+        assert body["state"] == "failed"
+        assert "model_fn raised SystemExit" in body["message"]
+        assert server.process is not None and server.process.poll() is None
+        # The worker was not restarted over and over: it stays up, failed, and says so.
+        assert server.log_text().count("Booting worker") == 1
+        error_body(http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"}), 503)
+
+
 def test_a_load_failure_the_handler_explains_is_passed_on(tmp_path: Path) -> None:
     # No model file: the scikit-learn handler raises an InferenceError written for the operator.
     model_dir = make_model_dir(tmp_path, None)
@@ -165,8 +191,17 @@ def test_a_fault_in_encoding_is_a_500(faulty_http: httpx.Client) -> None:
     assert response.headers["x-request-id"] in body["message"]
 
 
-def test_the_worker_keeps_serving_after_faults(faulty_http: httpx.Client) -> None:
+def test_sys_exit_in_predict_fn_is_a_json_500(faulty_http: httpx.Client) -> None:
+    response = faulty_http.post("/invocations", content="77,2,3,4\n", headers={"Content-Type": "text/csv"})
+    body = error_body(response, 500, "predict_failed")
+    assert response.headers["x-request-id"] in body["message"]
+
+
+def test_the_worker_keeps_serving_after_faults(
+    faulty_server: ServerProcess, faulty_http: httpx.Client
+) -> None:
     response = faulty_http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
     assert response.status_code == 200
     assert response.json() == [0, 2]
     assert faulty_http.get("/ping").status_code == 200
+    assert faulty_server.log_text().count("Booting worker") == 1  # the same worker throughout

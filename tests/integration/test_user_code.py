@@ -156,3 +156,17 @@ def test_an_unknown_handler_module_refuses_to_start(tmp_path: Path, model_file: 
     status, output = run_until_exit(model_dir, {"BYOC_HANDLER": "no_such_framework"})
     assert status != 0
     assert "BYOC_HANDLER" in output and "sklearn" in output  # lists the handlers there are
+
+
+@pytest.mark.parametrize("name", ["json", "sklearn"])
+def test_a_user_module_named_like_an_installed_one_is_refused(
+    tmp_path: Path, model_file: Path, name: str
+) -> None:
+    # Imported under that name, it would replace the real module for the whole server (the model's
+    # own pickle needs the real sklearn): refused at start, with the reason.
+    model_dir = make_model_dir(tmp_path, model_file, {f"{name}.py": tagged("shadow")})
+    status, output = run_until_exit(model_dir, {"SAGEMAKER_PROGRAM": name})
+    assert status != 0
+    assert f"cannot be imported as {name!r}: that name is taken by" in output
+    assert "rename the file" in output
+    assert "Listening at" not in output

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -28,6 +28,7 @@ from container.config import ServerConfig
 from container.errors import (
     BadRequest,
     ErrorResponse,
+    InferenceError,
     PayloadTooLarge,
     error_response,
 )
@@ -68,6 +69,8 @@ def create_app(service: InferenceService) -> Starlette:
             model_seconds = outcome.model_seconds
             headers.update(context.response_headers)
         except Exception as exc:
+            if isinstance(exc, ClientDisconnected):
+                bytes_in = exc.received
             failure = describe_failure(exc, request_id)
             status, body = failure.status, orjson.dumps(failure.body())
         finally:
@@ -129,12 +132,30 @@ async def read_body(request: Request, limit: int) -> bytes:
         if declared_size > limit:
             raise _too_large(declared_size, limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit, at_least=True)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit, at_least=True)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(size) from None
     return b"".join(chunks)
+
+
+class ClientDisconnected(InferenceError):
+    """The client went away before sending the whole body.
+
+    Nobody receives the answer, and it is no fault of the server's: without this, Starlette's
+    ClientDisconnect would be logged as a 500 with a traceback and counted as a server error.
+    """
+
+    status_code = 499  # nginx's "client closed request"; only ever seen in the access log
+    code = "client_disconnected"
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"the client disconnected after sending {received} bytes of the body")
+        self.received = received
 
 
 def _declared_length(request: Request) -> int:

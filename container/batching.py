@@ -1,0 +1,84 @@
+"""Micro-batching, the pure part: which requests can share one predict call, and how to share it.
+
+A model call costs about the same for 1 row as for 32, so requests that arrive together are worth
+stacking into one call. Two requests share a batch only when their decoded inputs are 2-D numeric
+arrays of the same width and dtype; the prediction is split back by row counts. A prediction that
+cannot be split unambiguously is an error the caller answers by predicting each request alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+NUMERIC_KINDS = frozenset("biuf")
+# Per-row values of the prediction table (see container.encode); anything else in it is shared.
+TABLE_ROW_KEYS = ("predictions", "probabilities")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    enabled: bool = True
+    max_batch_size: int = 32  # requests in one predict call
+    max_delay_seconds: float = 0.0  # extra wait for company; 0 batches only what is already queued
+
+
+class CannotSplit(ValueError):
+    """The batch's prediction does not have one row per input row."""
+
+
+def batch_key(data: Any) -> tuple[str, int, str] | None:
+    """A key equal for inputs that can be stacked together; None when this input cannot batch."""
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype.kind not in NUMERIC_KINDS:
+        return None
+    if data.shape[0] == 0:
+        return None
+    return ("ndarray", data.shape[1], data.dtype.str)
+
+
+def stack(inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """One array of all rows, and each input's row count to split the prediction by."""
+    sizes = [len(item) for item in inputs]
+    return (inputs[0] if len(inputs) == 1 else np.concatenate(inputs)), sizes
+
+
+def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = TABLE_ROW_KEYS) -> list[Any]:
+    """Cut a batch's prediction into one per request.
+
+    Arrays and lists are cut by rows. In a mapping (the scikit-learn handler's {"predictions",
+    "probabilities", "classes"}) the values under `row_keys` are cut and the others are shared by
+    every request: a length alone cannot tell per-row values from, say, three classes in a batch of
+    three rows.
+    """
+    total = sum(sizes)
+    if isinstance(prediction, Mapping):
+        present = [key for key in row_keys if key in prediction]
+        if not present:
+            raise CannotSplit(f"the prediction has none of the per-row keys {sorted(row_keys)}")
+        parts: list[dict[str, Any]] = [dict(prediction) for _ in sizes]
+        for key in present:
+            if _rows(prediction[key]) != total:
+                raise CannotSplit(f"{key!r} has {_rows(prediction[key])} rows for {total} input rows")
+            for part, piece in zip(parts, _cut(prediction[key], sizes), strict=True):
+                part[key] = piece
+        return parts
+    if _rows(prediction) != total:
+        raise CannotSplit(f"the prediction has {_rows(prediction)} rows for {total} input rows")
+    return _cut(prediction, sizes)
+
+
+def _rows(value: Any) -> int | None:
+    if isinstance(value, np.ndarray):
+        return value.shape[0] if value.ndim > 0 else None
+    if isinstance(value, list | tuple):
+        return len(value)
+    return None
+
+
+def _cut(value: Any, sizes: Sequence[int]) -> list[Any]:
+    bounds = itertools.accumulate(sizes, initial=0)
+    return [value[start:end] for start, end in itertools.pairwise(bounds)]

@@ -8,6 +8,7 @@ code runs unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 MAX_CUSTOM_ATTRIBUTES_CHARS = 1024
+
+# RFC 9110 section 5.6.2 token (header names) and field-value characters (latin-1, no controls but tab).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 # Headers a handler may not set: they belong to the HTTP framing or to the runtime.
 _RESERVED_RESPONSE_HEADERS = frozenset(
@@ -67,9 +72,11 @@ class Context:
         if value is None:
             self.response_headers.pop(CUSTOM_ATTRIBUTES, None)
             return
-        if len(value) > MAX_CUSTOM_ATTRIBUTES_CHARS or not value.isascii():
+        # isprintable: a CR or LF would end the header line (response splitting), and the HTTP
+        # server refuses the whole response only after the handler has returned.
+        if len(value) > MAX_CUSTOM_ATTRIBUTES_CHARS or not (value.isascii() and value.isprintable()):
             raise ValueError(
-                f"custom attributes must be at most {MAX_CUSTOM_ATTRIBUTES_CHARS} ASCII characters"
+                f"custom attributes must be at most {MAX_CUSTOM_ATTRIBUTES_CHARS} printable ASCII characters"
             )
         self.response_headers[CUSTOM_ATTRIBUTES] = value
 
@@ -81,6 +88,15 @@ class Context:
         if str(name).lower() == CUSTOM_ATTRIBUTES.lower():
             self.response_custom_attributes = header_value
             return
+        # Checked here, where the handler's traceback points at the call: a bad name or value would
+        # otherwise fail in the HTTP server, after the response was built.
+        if not _TOKEN.fullmatch(str(name)):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if not _FIELD_VALUE.fullmatch(str(header_value)):
+            raise ValueError(
+                f"the value for {name} holds characters an HTTP header cannot carry (control "
+                "characters such as CR or LF, or characters beyond latin-1)"
+            )
         self.response_headers[str(name)] = str(header_value)
 
     # --- multi-model-server compatibility (what sagemaker-inference handlers call) ---

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,12 @@ from container import mediatypes
 from container.errors import BadRequest, UnsupportedMediaType
 
 ROW_KEYS = ("instances", "features", "inputs")
+# Deepest list nesting decoded: NumPy iterates over at most 32 dimensions, and a Python recursion
+# over a document as deep as orjson allows (1024) would exhaust the stack.
+MAX_NESTING = 32
+# How a zip archive starts (a local file header, or the end record of an empty archive), as np.load
+# tells an .npz from other files.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def decode(body: bytes | str, content_type: str | None) -> Any:
@@ -34,7 +41,7 @@ def decode(body: bytes | str, content_type: str | None) -> Any:
     if isinstance(body, str):
         # Already text (the runtime hands JSON and CSV to input_fn as str, as AWS's toolkit does):
         # the charset was applied on the way in.
-        body = body.encode("utf-8")
+        body = _utf8(body)
         media_type = mediatypes.MediaType(media_type.type, media_type.subtype)
     if not body:
         raise BadRequest("the request body is empty", code="empty_body")
@@ -45,7 +52,7 @@ def decode(body: bytes | str, content_type: str | None) -> Any:
 
 
 def decode_json(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
-    document = _load_json(_as_json_bytes(body, media_type), where="the body")
+    document = _load_json(_as_json_bytes(body, media_type))
     return rows_to_array(unwrap_rows(document), source="JSON")
 
 
@@ -96,6 +103,7 @@ def rows_to_array(rows: Any, source: str) -> np.ndarray:
         return np.array(rows, dtype=np.float64)
     except (ValueError, TypeError):
         pass
+    _raise_if_too_deep(rows, source)
     _raise_if_ragged(rows, source)
     # Non-numeric values (strings for text or categorical pipelines): keep them as objects and let
     # the handler decide whether its model takes them.
@@ -128,6 +136,20 @@ def _raise_if_ragged(rows: list, source: str) -> None:
             )
 
 
+def _raise_if_too_deep(rows: list, source: str) -> None:
+    # Iterative, so that the check itself cannot exhaust the stack.
+    stack = [(rows, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise BadRequest(
+                f"{source}: lists are nested more than {MAX_NESTING} deep",
+                code="invalid_shape",
+                max_depth=MAX_NESTING,
+            )
+        stack.extend((item, depth + 1) for item in value if isinstance(item, list))
+
+
 def _shape_of(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
@@ -146,21 +168,39 @@ def _describe_shape(shape: tuple[int, ...]) -> str:
 
 
 def _as_json_bytes(body: bytes, media_type: mediatypes.MediaType) -> bytes:
-    charset = (media_type.charset or "utf-8").lower().replace("_", "-")
-    if charset in ("utf-8", "utf8", "us-ascii", "ascii"):
+    # Decoding with the charset, UTF-8 included, makes bytes that are not valid in it a 400
+    # invalid_encoding naming the offset, as for CSV, rather than an orjson parse error.
+    text = mediatypes.decode_text(body, media_type)
+    if (media_type.charset or "utf-8").lower().replace("-", "").replace("_", "") == "utf8":
+        # Valid UTF-8 already: skip encoding the text again, a copy as large as the body.
         return body.removeprefix(b"\xef\xbb\xbf")
-    return mediatypes.decode_text(body, media_type).encode("utf-8")
+    return _utf8(text)
 
 
-def _load_json(data: bytes, where: str) -> Any:
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate: utf-7 and utf-16 bodies, or a custom input_fn's text, can hold one.
+        raise BadRequest(
+            f"the body holds a lone surrogate (character {exc.start}), which is not text",
+            code="invalid_encoding",
+            offset=exc.start,
+        ) from None
+
+
+def _load_json(data: bytes, line: int | None = None) -> Any:
+    """Parse a JSON document: the whole body, or the body's line `line` (JSON Lines)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if line is None:
+            where, line = f"the body is not valid JSON: {exc.msg} at line {exc.lineno}", exc.lineno
+        else:
+            # orjson counts lines within the one line it was given: report the body's line.
+            where = f"line {line} is not valid JSON: {exc.msg}"
         raise BadRequest(
-            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-            code="invalid_json",
-            line=exc.lineno,
-            column=exc.colno,
+            f"{where}, column {exc.colno}", code="invalid_json", line=line, column=exc.colno
         ) from None
 
 
@@ -189,7 +229,7 @@ def decode_jsonlines(body: bytes, media_type: mediatypes.MediaType) -> np.ndarra
     for line_number, line in enumerate(_as_json_bytes(body, media_type).splitlines(), start=1):
         if not line.strip():
             continue
-        row = _load_json(line, where=f"line {line_number}")
+        row = _load_json(line, line=line_number)
         if isinstance(row, dict):
             key = next((k for k in ("features", "inputs") if k in row), None)
             if key is None:
@@ -222,6 +262,9 @@ def decode_csv(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
     is not a number is a 400 naming its row and column (1-based, counting the header).
     """
     text = mediatypes.decode_text(body, media_type)
+    if not text.strip():
+        # Checked here, as np.loadtxt warns about empty input before returning nothing.
+        raise BadRequest("CSV: there are no rows", code="empty_input")
     try:
         # numpy's C parser: the fast path for well-formed numeric bodies.
         array = np.loadtxt(
@@ -240,11 +283,15 @@ def decode_csv(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
 
 
 def _decode_csv_carefully(text: str) -> np.ndarray:
-    records = [
-        (number, row)
-        for number, row in enumerate(csv.reader(io.StringIO(text), skipinitialspace=True), start=1)
-        if any(cell.strip() for cell in row)
-    ]
+    # newline="": the csv module handles \r, \n and \r\n line ends itself (a lone \r, as old Mac
+    # exports end lines, is otherwise a csv.Error).
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    try:
+        records = [(number, row) for number, row in enumerate(reader, start=1) if any(c.strip() for c in row)]
+    except csv.Error as exc:  # a field over csv.field_size_limit(), and the like
+        raise BadRequest(
+            f"CSV: row {reader.line_num} cannot be read: {exc}", code="invalid_csv", row=reader.line_num
+        ) from None
     if not records:
         raise BadRequest("CSV: there are no rows", code="empty_input")
     if _is_header(records[0][1]):
@@ -301,7 +348,10 @@ def _csv_number(cell: str, row: int, column: int) -> float:
 def decode_npy(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
     """A .npy array; object arrays are refused (loading them would unpickle client data)."""
     try:
+        _check_npy_size(body)
         array = np.lib.format.read_array(io.BytesIO(body), allow_pickle=False)
+    except BadRequest:
+        raise
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise BadRequest(
@@ -309,8 +359,12 @@ def decode_npy(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
                 code="pickled_array_refused",
             ) from None
         raise BadRequest(f"NPY: not a valid .npy array: {exc}", code="invalid_npy") from None
-    except (OSError, EOFError, TypeError) as exc:
-        raise BadRequest(f"NPY: not a valid .npy array: {exc}", code="invalid_npy") from None
+    except Exception as exc:
+        # The header is a Python literal parsed by NumPy: a damaged one fails in many ways
+        # (tokenize.TokenError, KeyError, OSError, EOFError, ...), all of them the client's.
+        raise BadRequest(
+            f"NPY: not a valid .npy array ({type(exc).__name__}: {exc})", code="invalid_npy"
+        ) from None
     if array.ndim == 0:
         raise BadRequest("NPY: expected an array of rows, got a scalar", code="invalid_shape")
     if array.ndim == 1:
@@ -320,8 +374,42 @@ def decode_npy(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
     return array
 
 
+def _check_npy_size(body: bytes) -> None:
+    """Refuse a header that declares more data than the body holds, before anything is allocated.
+
+    np.lib.format.read_array allocates the whole declared array before reading it from a stream, so
+    a 100-byte body declaring a shape of 10**15 would be a MemoryError (or gigabytes of memory).
+    """
+    stream = io.BytesIO(body)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    else:
+        # 3.0 differs from 2.0 only in the header's text encoding (UTF-8 instead of latin-1), which
+        # can change field names but not sizes; read_array below checks the version properly.
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    if dtype.hasobject:
+        return  # read_array refuses it before reading the data: pickled_array_refused
+    count = math.prod(shape)
+    available = len(body) - stream.tell()
+    # max(..., 1): zero-size items carry no data, so a huge count of them costs nothing to send.
+    if count * max(dtype.itemsize, 1) > available:
+        raise BadRequest(
+            f"NPY: the header declares shape {shape} of {dtype}, but the body holds {available} bytes "
+            "of data",
+            code="invalid_npy",
+        )
+
+
 def decode_npz(body: bytes, media_type: mediatypes.MediaType) -> scipy.sparse.csr_matrix:
     """A SciPy sparse matrix saved with scipy.sparse.save_npz (loaded without pickle)."""
+    # np.load, under load_npz, takes a body that is not a zip (or .npy) for a pickle and refuses it
+    # as one: say what is wrong with it instead.
+    if not body.startswith(ZIP_MAGIC):
+        raise BadRequest(
+            "NPZ: not a sparse matrix saved with scipy.sparse.save_npz (the body is not a zip archive)",
+            code="invalid_npz",
+        )
     try:
         matrix = scipy.sparse.load_npz(io.BytesIO(body))
     except ValueError as exc:

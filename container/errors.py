@@ -114,7 +114,9 @@ def error_response(exc: BaseException, stage: str, request_id: str = "") -> Erro
     """
     status = _declared_status(exc)
     if isinstance(exc, InferenceError):
-        return ErrorResponse(status, exc.code, _clip(exc.message), dict(exc.details))
+        # A status outside 400-599 (InferenceError(..., status_code=200)) is a mistake in the code
+        # that raised it, so a server fault; its message and details were meant for the client.
+        return ErrorResponse(status or 500, exc.code, _clip(exc.message), dict(exc.details))
     if status is not None:
         # sagemaker_inference style: status_code, message, phrase.
         message = getattr(exc, "message", None) or str(exc) or _reason_phrase(status)

@@ -6,7 +6,6 @@ Media types are compared case-insensitively and without their parameters, so
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -51,7 +50,9 @@ class MediaType:
         kind, _, sub = essence.partition("/")
         if self.type == "*":
             return True
-        return self.type == kind and self.subtype in ("*", sub)
+        # Compare the alias-resolved name: `Accept: application/x-ndjson` asks for JSON Lines.
+        own_kind, _, own_sub = self.essence.partition("/")
+        return own_kind == kind and own_sub in ("*", sub)
 
     @property
     def specificity(self) -> int:
@@ -82,29 +83,47 @@ def parse_content_type(header: str | None) -> MediaType:
     except ValueError as exc:
         raise UnsupportedMediaType(f"invalid Content-Type: {exc}") from None
     if media_type.charset is not None:
-        try:
-            codecs.lookup(media_type.charset)
-        except LookupError:
-            raise UnsupportedMediaType(
-                f"unknown charset {media_type.charset!r} in Content-Type",
-                charset=media_type.charset,
-            ) from None
+        _require_text_charset(media_type.charset)
     return media_type
 
 
 def decode_text(body: bytes, media_type: MediaType) -> str:
-    """Bytes to text with the declared charset (UTF-8 when none); bad bytes are a 400."""
-    charset = media_type.charset or "utf-8"
+    """Bytes to text with the declared charset (UTF-8 when none); bad bytes are a 400.
+
+    An unknown charset is a 415 here too: callers may hand over a type from parse_media_type,
+    which does not look at the charset.
+    """
+    declared = media_type.charset or "utf-8"
+    _require_text_charset(declared)
+    charset = declared
     if charset.lower().replace("-", "").replace("_", "") == "utf8":
         charset = "utf-8-sig"  # tolerate a byte-order mark, as editors write one
     try:
         return body.decode(charset)
     except UnicodeDecodeError as exc:
         raise BadRequest(
-            f"the body is not valid {charset}: byte {exc.start} cannot be decoded",
+            f"the body is not valid {declared}: byte {exc.start} cannot be decoded",
             code="invalid_encoding",
             offset=exc.start,
         ) from None
+    except UnicodeError as exc:
+        # Some codecs (idna, punycode) raise the base class, without a position.
+        raise BadRequest(f"the body is not valid {declared}: {exc}", code="invalid_encoding") from None
+
+
+def _require_text_charset(charset: str) -> None:
+    """Refuse a charset that cannot decode bytes to text: a 415 naming it.
+
+    codecs.lookup alone is not enough: it also finds bytes-to-bytes codecs (base64, zlib, rot13)
+    and "undefined", which bytes.decode then refuses with LookupError or UnicodeError. Decoding one
+    byte asks the codec itself; b"" would not, as bytes.decode short-cuts empty input.
+    """
+    try:
+        b"a".decode(charset)
+    except UnicodeDecodeError:
+        pass  # a text encoding in which one byte is not a whole character (utf-16): fine
+    except (LookupError, ValueError):  # ValueError: UnicodeError, or a NUL in the name
+        raise UnsupportedMediaType(f"unknown charset {charset!r} in Content-Type", charset=charset) from None
 
 
 @dataclass(frozen=True)
@@ -146,13 +165,15 @@ def negotiate(
     ranges = parse_accept(header)
     if not ranges or all(r.media_type.essence == ANY and r.q > 0 for r in ranges):
         return default
-    best: tuple[float, int, int] | None = None
+    best: tuple[float, int, int, int] | None = None
     chosen = None
     for candidate_index, candidate in enumerate(_preferred_first(available, default)):
         quality = _quality_of(candidate, ranges)
         if quality is None or quality[0] <= 0:
             continue
-        key = (quality[0], quality[1], -candidate_index)
+        # Equal q and specificity: the range the client listed first, and only when one range
+        # covers both candidates (a wildcard), the server's preference.
+        key = (*quality, -candidate_index)
         if best is None or key > best:
             best, chosen = key, candidate
     return chosen
@@ -176,13 +197,16 @@ def require_acceptable(header: str | None, available: Sequence[str], default: st
     return chosen
 
 
-def _quality_of(essence: str, ranges: Iterable[AcceptRange]) -> tuple[float, int] | None:
-    """q of the most specific range covering `essence` (RFC 9110 section 12.5.1)."""
+def _quality_of(essence: str, ranges: Iterable[AcceptRange]) -> tuple[float, int, int] | None:
+    """q, specificity and negated position of the most specific range covering `essence`.
+
+    The most specific range decides the quality (RFC 9110 section 12.5.1).
+    """
     matching = [r for r in ranges if r.media_type.matches(essence)]
     if not matching:
         return None
     most_specific = max(matching, key=lambda r: (r.media_type.specificity, -r.position))
-    return most_specific.q, most_specific.media_type.specificity
+    return most_specific.q, most_specific.media_type.specificity, -most_specific.position
 
 
 def _preferred_first(available: Sequence[str], default: str) -> list[str]:

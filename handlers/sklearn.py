@@ -25,10 +25,15 @@ import joblib
 import numpy as np
 import scipy.sparse
 
-from container.errors import BadRequest, InferenceError
+from container import mediatypes
+from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 
 MODEL_FILE_ENV = "BYOC_MODEL_FILE"
 SKOPS_TRUSTED_ENV = "BYOC_SKOPS_TRUSTED_TYPES"
+# dtype kinds that are not numbers: Python objects, str and bytes.
+NON_NUMERIC_KINDS = "OUS"
+# The request formats that decode to dense rows, for a model that refuses sparse ones.
+DENSE_TYPES = (mediatypes.JSON, mediatypes.CSV, mediatypes.JSONLINES, mediatypes.NPY)
 
 
 def model_fn(model_dir: str) -> Any:
@@ -56,6 +61,26 @@ def predict_fn(data: Any, model: Any) -> dict[str, Any]:
             # Non-numeric input reached a pipeline that should have encoded it and could not:
             # the request's values are at fault, and the estimator's message says which.
             raise BadRequest(f"the model rejected the input: {exc}", code="invalid_value") from None
+        missing = _first_missing(rows)
+        if missing is not None:
+            # Missing values (an empty CSV cell, a JSON null) are documented input, but most
+            # estimators refuse NaN: the request's gap, not a server fault.
+            row, column = missing
+            raise BadRequest(
+                f"the model rejected the input, which has missing values (the first at row {row}, "
+                f"column {column}): {exc}",
+                code="missing_value",
+                row=row,
+                column=column,
+            ) from None
+        if scipy.sparse.issparse(rows):
+            # Many estimators take dense rows only (StandardScaler: "Cannot center sparse
+            # matrices"): the format the client chose is at fault, and dense formats would work.
+            raise UnsupportedMediaType(
+                f"the model rejected the sparse (application/x-npz) input: {exc}; send dense rows",
+                code="sparse_input_refused",
+                supported=list(DENSE_TYPES),
+            ) from None
         raise
     return result
 
@@ -160,7 +185,9 @@ def validate_rows(data: Any, model: Any) -> Any:
         )
     if data.ndim == 2:
         _check_width(data.shape[1], expected)
-    if data.dtype == object and not _accepts_objects(model):
+    # Object arrays (JSON with strings) and string arrays (NPY) alike: scikit-learn refuses both
+    # for numeric estimators, even when every string is a number.
+    if data.dtype.kind in NON_NUMERIC_KINDS and not _accepts_objects(model):
         data = _as_numbers(data)
     feature_names = getattr(model, "feature_names_in_", None)
     if feature_names is not None and data.ndim == 2:
@@ -183,17 +210,20 @@ def _as_numbers(data: np.ndarray) -> np.ndarray:
         return data.astype(np.float64)
     except (ValueError, TypeError):
         pass
-    for (row, column), value in np.ndenumerate(data):
+    numbers = np.empty(data.shape, dtype=np.float64)
+    for index, value in np.ndenumerate(data):
+        if value is None:
+            numbers[index] = np.nan  # JSON null beside strings: still a missing value
+            continue
         try:
-            float(value)
+            numbers[index] = float(value)
         except (ValueError, TypeError):
-            raise BadRequest(
-                f"row {row + 1}, column {column + 1}: {value!r} is not a number",
-                code="invalid_value",
-                row=row + 1,
-                column=column + 1,
-            ) from None
-    raise BadRequest("the input holds values that are not numbers", code="invalid_value")
+            # Rows without n_features_in_ to check against need not be 2-D.
+            where = {"row": index[0] + 1, "column": index[1] + 1} if data.ndim == 2 else {}
+            place = f"row {index[0] + 1}, column {index[1] + 1}" if where else f"position {list(index)}"
+            shown = value.item() if isinstance(value, np.generic) else value  # 'x', not np.str_('x')
+            raise BadRequest(f"{place}: {shown!r} is not a number", code="invalid_value", **where) from None
+    return numbers
 
 
 def _accepts_objects(model: Any) -> bool:
@@ -204,8 +234,13 @@ def _accepts_objects(model: Any) -> bool:
 def _with_column_names(data: np.ndarray, names: np.ndarray) -> Any:
     # Fitted on a DataFrame: column-selecting steps need the names back. pandas is only imported
     # for such models.
-    import pandas
-
+    try:
+        import pandas
+    except ImportError:
+        # pandas is not a dependency of the runtime. Estimators that do not select columns by name
+        # predict on the array alike (scikit-learn warns); those that do fail with a message
+        # saying so, instead of every request failing on the import.
+        return data
     return pandas.DataFrame(data, columns=list(names))
 
 
@@ -218,4 +253,24 @@ def _holds_objects(rows: Any) -> bool:
     dtype = getattr(rows, "dtype", None)
     if dtype is None and hasattr(rows, "dtypes"):
         return any(d.kind == "O" for d in rows.dtypes)
-    return dtype is not None and np.dtype(dtype).kind == "O"
+    return dtype is not None and np.dtype(dtype).kind in NON_NUMERIC_KINDS
+
+
+def _first_missing(rows: Any) -> tuple[int, int] | None:
+    """1-based row and column of the first NaN in a 2-D float array (dense or sparse), else None."""
+    if scipy.sparse.issparse(rows):
+        rows = rows.tocoo()
+        positions = np.flatnonzero(np.isnan(rows.data))
+        if positions.size == 0:
+            return None
+        # COO order is not row-major: pick the first in reading order.
+        first = min(zip(rows.row[positions], rows.col[positions], strict=True))
+        return int(first[0]) + 1, int(first[1]) + 1
+    if hasattr(rows, "to_numpy"):
+        rows = rows.to_numpy()  # the DataFrame _with_column_names made
+    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.dtype.kind != "f":
+        return None
+    found = np.argwhere(np.isnan(rows))
+    if found.size == 0:
+        return None
+    return int(found[0][0]) + 1, int(found[0][1]) + 1

@@ -1,0 +1,167 @@
+"""Response encoders (container.encode): the documented shape of each format."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import orjson
+import pytest
+import scipy.sparse
+
+from container import encode
+from container.errors import NotAcceptable
+from container.mediatypes import CSV, JSON, JSONLINES, NPY
+
+
+def iris_table() -> dict[str, np.ndarray]:
+    return {
+        "predictions": np.array([0, 2]),
+        "probabilities": np.array([[0.98, 0.02, 0.0], [0.1, 0.2, 0.7]]),
+        "classes": np.array([0, 1, 2]),
+    }
+
+
+def load_npy(body: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(body), allow_pickle=False)
+
+
+# --- the {"predictions", "probabilities", "classes"} table ------------------------------------
+
+
+def test_table_as_json():
+    assert orjson.loads(encode.encode(iris_table(), JSON)) == {
+        "predictions": [0, 2],
+        "probabilities": [[0.98, 0.02, 0.0], [0.1, 0.2, 0.7]],
+        "classes": [0, 1, 2],
+    }
+
+
+def test_table_as_jsonlines_has_one_object_per_row():
+    assert encode.encode(iris_table(), JSONLINES) == (
+        b'{"prediction":0,"probabilities":[0.98,0.02,0.0]}\n{"prediction":2,"probabilities":[0.1,0.2,0.7]}\n'
+    )
+
+
+def test_table_as_csv_keeps_integer_labels_integers():
+    assert encode.encode(iris_table(), CSV) == b"0,0.98,0.02,0.0\n2,0.1,0.2,0.7\n"
+
+
+def test_table_as_npy_is_the_predictions_alone():
+    result = load_npy(encode.encode(iris_table(), NPY))
+    assert result.dtype == np.int64
+    np.testing.assert_array_equal(result, [0, 2])
+
+
+def test_table_with_string_labels():
+    table = {
+        "predictions": np.array(["setosa", "virginica"]),
+        "probabilities": np.array([[0.9, 0.1], [0.25, 0.75]]),
+        "classes": np.array(["setosa", "virginica"]),
+    }
+    assert encode.encode(table, CSV) == b"setosa,0.9,0.1\nvirginica,0.25,0.75\n"
+    assert (
+        encode.encode(table, JSONLINES).splitlines()[1]
+        == b'{"prediction":"virginica","probabilities":[0.25,0.75]}'
+    )
+    assert orjson.loads(encode.encode(table, JSON))["classes"] == ["setosa", "virginica"]
+
+
+def test_table_without_probabilities():
+    table = {"predictions": np.array([1.5, -2.0])}
+    assert encode.encode(table, CSV) == b"1.5\n-2.0\n"
+    assert encode.encode(table, JSONLINES) == b'{"prediction":1.5}\n{"prediction":-2.0}\n'
+    assert encode.encode(table, JSON) == b'{"predictions":[1.5,-2.0]}'
+
+
+def test_table_with_multi_output_predictions_as_csv():
+    table = {"predictions": np.array([[1, 2], [3, 4]])}
+    assert encode.encode(table, CSV) == b"1,2\n3,4\n"
+
+
+def test_csv_quotes_labels_that_need_it():
+    table = {"predictions": ["a,b", 'say "hi"']}
+    assert encode.encode(table, CSV) == b'"a,b"\n"say ""hi"""\n'
+
+
+# --- other predictions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prediction", "body"),
+    [
+        (np.array([1, 2, 3]), b"[1,2,3]"),
+        (np.array([[1.5, 2.0]], dtype=np.float32), b"[[1.5,2.0]]"),
+        (np.arange(6).reshape(2, 3)[:, ::2], b"[[0,2],[3,5]]"),  # not contiguous
+        (np.array([1, 2], dtype=">i4"), b"[1,2]"),  # big-endian
+        (np.array([[1, "a"]], dtype=object), b'[[1,"a"]]'),
+        (np.array([1.5, np.nan]), b"[1.5,null]"),
+        (np.float32(0.5), b"0.5"),
+        ({"label": np.int64(3), "pair": (1, 2)}, b'{"label":3,"pair":[1,2]}'),
+        ({1: "one"}, b'{"1":"one"}'),
+        (scipy.sparse.csr_matrix([[0, 1]]), b"[[0,1]]"),
+        ("text", b'"text"'),
+    ],
+)
+def test_json_of_other_values(prediction, body):
+    assert encode.encode(prediction, JSON) == body
+
+
+@pytest.mark.parametrize(
+    ("prediction", "body"),
+    [
+        (np.float64(2.5), b"2.5\n"),
+        (np.array([1, 2]), b"1\n2\n"),
+        ([[1, 2], [3, 4]], b"1,2\n3,4\n"),
+        (np.array([[1.5, np.nan]]), b"1.5,nan\n"),
+    ],
+)
+def test_csv_of_other_values(prediction, body):
+    assert encode.encode(prediction, CSV) == body
+
+
+def test_csv_refuses_3d_with_406():
+    with pytest.raises(NotAcceptable) as caught:
+        encode.encode(np.zeros((2, 2, 2)), CSV)
+    assert caught.value.status_code == 406
+    assert caught.value.details == {"supported": [JSON, JSONLINES, NPY]}
+    assert "(2, 2, 2)" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("prediction", "body"),
+    [
+        (np.array([[1, 2], [3, 4]]), b"[1,2]\n[3,4]\n"),
+        (np.array([1, 2]), b"1\n2\n"),
+        (5, b"5\n"),
+        ({"x": 1}, b'{"x":1}\n'),
+    ],
+)
+def test_jsonlines_of_other_values(prediction, body):
+    assert encode.encode(prediction, JSONLINES) == body
+
+
+def test_npy_of_an_array():
+    array = np.arange(6, dtype=np.float32).reshape(3, 2)
+    result = load_npy(encode.encode(array, NPY))
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, array)
+
+
+def test_npy_refuses_objects_with_406():
+    with pytest.raises(NotAcceptable) as caught:
+        encode.encode(np.array([{"a": 1}], dtype=object), NPY)
+    assert caught.value.details == {"supported": [JSON, JSONLINES, CSV]}
+
+
+def test_unknown_type_is_406_listing_the_encoders():
+    with pytest.raises(NotAcceptable) as caught:
+        encode.encode([1], "image/png")
+    assert caught.value.status_code == 406
+    assert caught.value.details == {"supported": sorted(encode.ENCODERS)}
+
+
+def test_is_table():
+    assert encode.is_table({"predictions": []})
+    assert not encode.is_table({"prediction": []})
+    assert not encode.is_table([["predictions"]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -77,12 +78,15 @@ def test_listens_on_sagemaker_bind_to_port(limits_server: ServerProcess) -> None
 def test_model_server_workers_starts_that_many_workers(limits_server: ServerProcess) -> None:
     assert limits_server.process is not None
     master = limits_server.process.pid
-    workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(worker_pids(master)), "two workers")
-    assert len(workers) == 2
+    wait_until(lambda: len(worker_pids(master)) == 2, "two worker processes")
     # Each of them loaded the model: one "Booting worker" and one "model loaded" line per worker.
     wait_until(lambda: limits_server.log_text().count("model loaded in") == 2, "both workers to load")
-    assert limits_server.log_text().count("Booting worker with pid") == 2
-    assert "with 2 worker(s)" in limits_server.log_text()
+    log = limits_server.log_text()
+    assert log.count("Booting worker with pid") == 2
+    assert "with 2 worker(s)" in log
+    # The two processes that booted are the two alive now, none replaced since.
+    booted = {int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log)}
+    assert worker_pids(master) == booted
 
 
 def test_default_invocations_accept(http: httpx.Client) -> None:

@@ -427,8 +427,7 @@ def test_a_client_that_disconnects_mid_body_is_not_a_server_error(
             b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
             b"Content-Length: 100\r\n\r\n5.1,3.5"
         )
-        # Closed with 93 bytes of the body still owed: wait for the server to have read the 7 first.
-        wait_until(lambda: "Application startup complete" in server.log_text(), "the server's log")
+        # Closed with 93 bytes of the body still owed; what was sent is still delivered before the FIN.
     line = wait_until(
         lambda: next((x for x in access_lines(server) if x.get("status") == 499), None),
         "the access-log line of the abandoned request",

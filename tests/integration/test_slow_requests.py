@@ -181,3 +181,19 @@ def test_a_worker_with_too_many_stuck_calls_is_replaced(tmp_path: Path, model_fi
         response = http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
         assert response.status_code == 200
         assert response.json() == [0, 2]
+
+
+def test_sigterm_while_the_model_loads_exits_0(tmp_path: Path, model_file: Path) -> None:
+    gates = Gates(tmp_path / "gates")
+    source = GATE_HELPERS + '\n\ndef model_fn(model_dir):\n    _gate("load")\n    return None\n'
+    model_dir = make_model_dir(tmp_path, model_file, {"inference.py": source})
+    with serving(model_dir, env=gates.env, ready=False) as server:
+        try:
+            gates.wait_started("load")
+            assert server.ping()[0] == 503
+            # model_fn is stuck (it will not finish: its gate stays closed until after the exit).
+            status = server.stop(timeout=28)
+            assert status == 0, server.log_tail()
+            assert not gates.done("load")
+        finally:
+            gates.open("load")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +19,9 @@ import orjson
 import scipy.sparse
 
 from container import mediatypes
-from container.errors import BadRequest, UnsupportedMediaType
+from container.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
+MAX_NPZ_UNPACKED_BYTES = 256 * 1024 * 1024
 ROW_KEYS = ("instances", "features", "inputs")
 # Deepest list nesting decoded: NumPy iterates over at most 32 dimensions, and a Python recursion
 # over a document as deep as orjson allows (1024) would exhaust the stack.
@@ -410,6 +412,7 @@ def decode_npz(body: bytes, media_type: mediatypes.MediaType) -> scipy.sparse.cs
             "NPZ: not a sparse matrix saved with scipy.sparse.save_npz (the body is not a zip archive)",
             code="invalid_npz",
         )
+    _refuse_zip_bomb(body)
     try:
         matrix = scipy.sparse.load_npz(io.BytesIO(body))
     except ValueError as exc:
@@ -424,6 +427,21 @@ def decode_npz(body: bytes, media_type: mediatypes.MediaType) -> scipy.sparse.cs
     if matrix.ndim != 2 or matrix.shape[0] == 0:
         raise BadRequest("NPZ: expected a 2-D sparse matrix with at least one row", code="invalid_shape")
     return matrix.tocsr()
+
+
+def _refuse_zip_bomb(body: bytes) -> None:
+    # A few MiB of zip can declare gigabytes of members; np.load would allocate them all.
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable zip: load_npz's own error says so
+    if declared > MAX_NPZ_UNPACKED_BYTES:
+        raise PayloadTooLarge(
+            f"NPZ: the archive unpacks to {declared} bytes; the limit is {MAX_NPZ_UNPACKED_BYTES}",
+            code="npz_too_large",
+            limit=MAX_NPZ_UNPACKED_BYTES,
+        )
 
 
 DECODERS: dict[str, Callable[[bytes, mediatypes.MediaType], Any]] = {

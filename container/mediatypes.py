@@ -65,6 +65,8 @@ def parse_media_type(value: str) -> MediaType:
     kind, slash, sub = main.strip().lower().partition("/")
     if not slash or not kind or not sub or any(c.isspace() for c in kind + sub):
         raise ValueError(f"{value.strip()!r} is not a media type of the form type/subtype")
+    if kind == "*" and sub != "*":
+        raise ValueError(f"{value.strip()!r}: a wildcard type needs a wildcard subtype (*/*)")
     params = {}
     for raw in raw_params:
         name, eq, param_value = raw.strip().partition("=")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
 import scipy.sparse
 
-from container import decode
-from container.errors import BadRequest, UnsupportedMediaType
+from container import decode, mediatypes
+from container.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 def decode_error(body: bytes | str, content_type: str) -> BadRequest:
@@ -459,3 +460,14 @@ def test_npz_with_a_pickled_member_is_refused():
         indptr=np.array([0, 1]),
     )
     assert decode_error(buffer.getvalue(), "application/x-npz").code == "pickled_array_refused"
+
+
+def test_an_npz_that_declares_gigabytes_is_refused_before_it_is_unpacked():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.npy", b"\0" * (decode.MAX_NPZ_UNPACKED_BYTES + 1))
+    body = buffer.getvalue()
+    assert len(body) < 2 * 1024 * 1024  # a small body...
+    with pytest.raises(PayloadTooLarge) as caught:  # ...that would expand past the cap
+        decode.decode_npz(body, mediatypes.parse_media_type(mediatypes.NPZ))
+    assert caught.value.code == "npz_too_large"

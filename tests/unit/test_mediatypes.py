@@ -229,3 +229,9 @@ def test_media_type_matching_and_specificity():
     assert any_type.matches(JSON) and text_any.matches(CSV) and csv.matches(CSV)
     assert not text_any.matches(JSON)
     assert not csv.matches("text/plain")
+
+
+def test_a_wildcard_type_with_a_concrete_subtype_is_malformed():
+    with pytest.raises(BadRequest) as caught:
+        mediatypes.parse_accept("*/json")
+    assert caught.value.code == "invalid_accept"

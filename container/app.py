@@ -46,11 +46,27 @@ def create_app(service: InferenceService) -> Starlette:
     config = service.config
 
     async def ping(request: Request) -> Response:
+        started = time.perf_counter()
         health = service.health()
         if health.ready:
-            return Response(status_code=200)
-        code = "model_loading" if health.state.value == "loading" else "model_not_ready"
-        return json_response(503, {"code": code, "message": health.reason, "state": health.state.value})
+            response = Response(status_code=200)
+        else:
+            code = "model_loading" if health.state.value == "loading" else "model_not_ready"
+            body = {"code": code, "message": health.reason, "state": health.state.value}
+            response = json_response(503, body)
+        # Off by default: the platform pings every few seconds, which would drown the request lines.
+        if config.access_log_pings:
+            access_log.record(
+                request_id=uuid.uuid4().hex,
+                method=request.method,
+                path="/ping",
+                status=response.status_code,
+                bytes_in=0,
+                bytes_out=len(response.body),
+                model_seconds=0.0,
+                total_seconds=time.perf_counter() - started,
+            )
+        return response
 
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()

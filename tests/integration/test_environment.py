@@ -17,6 +17,7 @@ from integration_helpers import (
     EXIT_TIMEOUT,
     HTTP_TIMEOUT,
     LEAK,
+    access_lines,
     client,
     error_body,
     make_model_dir,
@@ -195,10 +196,19 @@ def test_log_level_40_silences_info_lines(model_dir: Path) -> None:
     assert "model loaded" not in log
 
 
-def test_log_level_by_name_and_default_info(model_dir: Path) -> None:
-    with serving(model_dir, env={"SAGEMAKER_CONTAINER_LOG_LEVEL": "info"}) as server:
+def test_log_level_by_name_and_ping_lines_when_asked_for(model_dir: Path) -> None:
+    env = {"SAGEMAKER_CONTAINER_LOG_LEVEL": "info", "BYOC_ACCESS_LOG_PINGS": "true"}
+    with serving(model_dir, env=env) as server, client(server) as http:
         assert "INFO" in server.log_text()
         assert "model loaded" in server.log_text()
+        # BYOC_ACCESS_LOG_PINGS: /ping gets access-log lines too (it has none by default).
+        before = len([x for x in access_lines(server) if x["path"] == "/ping"])
+        assert http.get("/ping").status_code == 200
+        pings = wait_until(
+            lambda: [x for x in access_lines(server) if x["path"] == "/ping"][before:],
+            "an access-log line for /ping",
+        )
+        assert pings[0]["status"] == 200 and pings[0]["method"] == "GET"
 
 
 # --- invalid settings stop the server at start ------------------------------------------------

@@ -9,15 +9,12 @@ session; docker's layer cache makes a rebuild with unchanged sources take second
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import joblib
 import pytest
 from docker_helpers import (
     LOCAL_TEST,
@@ -26,6 +23,7 @@ from docker_helpers import (
     Container,
     docker,
     extract_in_image,
+    labels,
     remove_containers,
 )
 
@@ -114,35 +112,58 @@ def image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 # --- the sample model.tar.gz ------------------------------------------------------------------
-# Built here from model_artifacts.train until `byoc package` lands; then this becomes one call.
-
-
-def build_model_archive(destination: Path, *, with_code: bool = False) -> Path:
-    """model.tar.gz as SageMaker wants it: model.joblib at the root (and code/inference.py)."""
-    from model_artifacts.train import train
-
-    model_bytes = io.BytesIO()
-    joblib.dump(train(), model_bytes)
-    files = {"model.joblib": model_bytes.getvalue()}
-    if with_code:
-        files["code/inference.py"] = (ROOT / "model_artifacts" / "code" / "inference.py").read_bytes()
-    with tarfile.open(destination, "w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return destination
+# Trained and packaged inside the image itself (model_artifacts/train.py, then `byoc package`, which
+# verifies each archive by serving it): the versions recorded in its manifest are the image's, as
+# they are for a user who trains with the image they serve from.
 
 
 @pytest.fixture(scope="session")
-def model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_model_archive(tmp_path_factory.mktemp("archive") / "model.tar.gz")
+def _packaged(image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("archives")
+    script = (
+        "set -e; python model_artifacts/train.py /tmp/model >/dev/null; "
+        "byoc package /tmp/model/model.joblib -o /out/model.tar.gz; "
+        "byoc package /tmp/model/model.joblib --code model_artifacts/code/inference.py "
+        "-o /out/model-custom.tar.gz"
+    )
+    result = docker(
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        *labels(),
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "-e",
+        "HOME=/tmp",
+        "-v",
+        f"{ROOT / 'model_artifacts'}:/src/model_artifacts:ro",
+        "-v",
+        f"{out}:/out",
+        "-w",
+        "/src",
+        image,
+        "sh",
+        "-c",
+        script,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"training and `byoc package` in the image failed:\n{result.stdout}{result.stderr}")
+    return {"default": out / "model.tar.gz", "custom": out / "model-custom.tar.gz"}
 
 
 @pytest.fixture(scope="session")
-def custom_model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_model_archive(tmp_path_factory.mktemp("archive-custom") / "model.tar.gz", with_code=True)
+def model_archive(_packaged: dict[str, Path]) -> Path:
+    """model.tar.gz of the sample model: model.joblib and byoc-manifest.json at the root."""
+    return _packaged["default"]
+
+
+@pytest.fixture(scope="session")
+def custom_model_archive(_packaged: dict[str, Path]) -> Path:
+    """The same with model_artifacts/code/inference.py as code/inference.py."""
+    return _packaged["custom"]
 
 
 @pytest.fixture(scope="session")

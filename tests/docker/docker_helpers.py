@@ -110,6 +110,7 @@ class Container:
         }
         for name, value in settings.items():
             command += ["-e", f"{name}={value}"]
+        self.workers = workers
         self.id = docker(*command, image, *args).stdout.strip()
 
     def state(self) -> dict:
@@ -124,8 +125,18 @@ class Container:
         out, err = self.logs()
         return "\n".join((out + err).splitlines()[-lines:])
 
+    def all_workers_loaded(self) -> bool:
+        # /ping is answered by whichever worker takes the connection, and each worker loads its own
+        # model: the first 200 does not mean that every worker is ready. Wait for each one's
+        # "model loaded" line, so that no test request meets a worker that is still loading.
+        _, err = self.logs()
+        return err.count("model loaded in") >= self.workers
+
     def wait_until_ready(self, timeout: float = 120) -> float:
-        """Poll /ping until 200; the seconds it took. DockerError if the container exits first."""
+        """Poll /ping until 200 and every worker has loaded the model; the seconds it took.
+
+        DockerError if the container exits first, or is not ready within `timeout`.
+        """
         started = time.monotonic()
         last = "no answer"
         with client(self.port, timeout=2) as http:
@@ -138,7 +149,7 @@ class Container:
                     )
                 try:
                     response = http.get("/ping")
-                    if response.status_code == 200:
+                    if response.status_code == 200 and self.all_workers_loaded():
                         return time.monotonic() - started
                     last = f"{response.status_code} {response.text}"
                 except httpx.HTTPError as exc:

@@ -149,9 +149,12 @@ class Container:
                     )
                 try:
                     response = http.get("/ping")
-                    if response.status_code == 200 and self.all_workers_loaded():
-                        return time.monotonic() - started
-                    last = f"{response.status_code} {response.text}"
+                    if response.status_code == 200:
+                        if self.all_workers_loaded():
+                            return time.monotonic() - started
+                        last = f"200, but not every one of {self.workers} workers logged 'model loaded in'"
+                    else:
+                        last = f"{response.status_code} {response.text}"
                 except httpx.HTTPError as exc:
                     last = repr(exc)
                 time.sleep(0.2)

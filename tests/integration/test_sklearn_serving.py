@@ -327,13 +327,22 @@ def test_undecodable_bytes_are_a_400(http: httpx.Client) -> None:
     error_body(invoke(http, b"5.1,3.5,\xff\xfe,0.2\n", "text/csv"), 400, "invalid_encoding")
 
 
-def test_a_request_with_an_unread_body_does_not_break_the_connection(server: ServerProcess) -> None:
-    # A raw HTTP/1.1 exchange on one keep-alive connection: a 415 (body never decoded) and then a
-    # good request must both be answered in order.
+@pytest.mark.parametrize(
+    ("first_headers", "first_status"),
+    [
+        ("Content-Type: application/xml", b"415"),  # the body is read, never decoded
+        ("Content-Type: text/csv\r\nAccept: image/png", b"406"),  # refused before the body is read
+    ],
+)
+def test_an_error_leaves_a_keep_alive_connection_usable(
+    server: ServerProcess, first_headers: str, first_status: bytes
+) -> None:
+    # A raw HTTP/1.1 exchange on one connection: the failed request, then a good one; both must
+    # be answered, in order.
     with socket.create_connection(("127.0.0.1", server.port), timeout=HTTP_TIMEOUT) as sock:
         payload = CSV_ROWS.encode()
         bad = (
-            f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+            f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n{first_headers}\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n"
         ).encode() + payload
         good = (
@@ -344,8 +353,9 @@ def test_a_request_with_an_unread_body_does_not_break_the_connection(server: Ser
         received = b""
         while chunk := sock.recv(65536):  # until the server closes, as the second request asks
             received += chunk
-    assert received.startswith(b"HTTP/1.1 415 ")
-    assert b"HTTP/1.1 200 " in received
+    assert received.startswith(b"HTTP/1.1 " + first_status + b" ")
+    second = received.index(b"HTTP/1.1 200 ")
+    assert b"\r\n\r\n0," in received[second:]  # the CSV body of the good request: class 0 first
 
 
 # --- headers and the access log ---------------------------------------------------------------

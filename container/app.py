@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from container import access_log
+from container import access_log, metrics
 from container.config import ServerConfig
 from container.errors import (
     BadRequest,
@@ -68,8 +68,12 @@ def create_app(service: InferenceService) -> Starlette:
             )
         return response
 
+    async def metrics_route(request: Request) -> Response:
+        return Response(service.metrics.render(), media_type=metrics.CONTENT_TYPE)
+
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
+        service.metrics.in_flight.inc()
         request_id = uuid.uuid4().hex
         status, body, headers, model_seconds = 500, b"", {}, 0.0
         content_type = "application/json"
@@ -90,12 +94,15 @@ def create_app(service: InferenceService) -> Starlette:
             failure = describe_failure(exc, request_id)
             status, body = failure.status, orjson.dumps(failure.body())
         finally:
+            service.metrics.in_flight.dec()  # in finally: a cancelled request must not count forever
             if service.needs_restart:
                 _restart_worker_once()
         elapsed = time.perf_counter() - started
+        overhead = max(elapsed - model_seconds, 0.0)
         headers[REQUEST_ID] = request_id
         headers[MODEL_LATENCY] = str(round(model_seconds * 1e6))
-        headers[OVERHEAD_LATENCY] = str(round(max(elapsed - model_seconds, 0.0) * 1e6))
+        headers[OVERHEAD_LATENCY] = str(round(overhead * 1e6))
+        service.metrics.observe(status, model_seconds, overhead)
         access_log.record(
             request_id=request_id,
             method="POST",
@@ -133,6 +140,7 @@ def create_app(service: InferenceService) -> Starlette:
         Route("/ping", ping, methods=["GET"]),
         Route("/invocations", invocations, methods=["POST"]),
         Route("/execution-parameters", execution_parameters, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 

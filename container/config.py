@@ -47,6 +47,10 @@ class ServerConfig:
     startup_timeout_seconds: float = 600.0
     access_log_pings: bool = False
     allow_version_mismatch: bool = False
+    batching: bool = True
+    preload: bool = True
+    max_batch_size: int = 32
+    max_batch_delay_seconds: float = 0.0
 
     def execution_parameters(self) -> dict[str, object]:
         """The answer to GET /execution-parameters (batch transform)."""
@@ -81,6 +85,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         startup_timeout_seconds=env.number("SAGEMAKER_STARTUP_TIMEOUT", 600.0, low=1, high=86400),
         access_log_pings=env.boolean("BYOC_ACCESS_LOG_PINGS", False),
         allow_version_mismatch=env.boolean("BYOC_ALLOW_VERSION_MISMATCH", False),
+        batching=env.boolean("BYOC_BATCHING", True),
+        preload=env.boolean("BYOC_PRELOAD", True),
+        max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
+        max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
     )
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -44,6 +44,9 @@ class HandlerFunction:
     function: Callable[..., Any]
     takes_context: bool
     source: str
+    # The defining module's BYOC_HANDLER_OPTIONS: what it promises about its own functions
+    # ("preload": model_fn's model survives fork; "batchable": predict_fn takes stacked rows).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __call__(self, *args: Any, context: Context) -> Any:
         if self.takes_context:
@@ -62,8 +65,6 @@ class Handler:
     input_fn: HandlerFunction | None
     predict_fn: HandlerFunction | None
     output_fn: HandlerFunction | None
-    # Batch-capable handlers (issue: micro-batching) and model preloading read these flags.
-    attributes: dict[str, Any]
 
     @property
     def writes_own_output(self) -> bool:
@@ -102,9 +103,6 @@ def resolve(user_module: ModuleType | None, handler_module: ModuleType) -> Handl
     step_layers = layers[layers.index(pipeline_layer) :]
     model_fn = pick("model_fn", layers)
     assert model_fn is not None  # the runtime's defaults define one
-    attributes: dict[str, Any] = {}
-    for module in reversed(layers):
-        attributes.update(getattr(module, "BYOC_HANDLER_OPTIONS", {}) or {})
     return Handler(
         model_fn=model_fn,
         pre_model_fn=pick("pre_model_fn", layers),
@@ -113,7 +111,6 @@ def resolve(user_module: ModuleType | None, handler_module: ModuleType) -> Handl
         input_fn=None if uses_transform else pick("input_fn", step_layers),
         predict_fn=None if uses_transform else pick("predict_fn", step_layers),
         output_fn=None if uses_transform else pick("output_fn", step_layers),
-        attributes=attributes,
     )
 
 
@@ -163,7 +160,10 @@ def _defines(module: ModuleType, name: str) -> bool:
 
 def _wrap(module: ModuleType, name: str) -> HandlerFunction:
     function = getattr(module, name)
-    return HandlerFunction(name, function, _takes_context(function, name, module), _source_name(module))
+    options = dict(getattr(module, "BYOC_HANDLER_OPTIONS", None) or {})
+    return HandlerFunction(
+        name, function, _takes_context(function, name, module), _source_name(module), options
+    )
 
 
 def _takes_context(function: Callable[..., Any], name: str, module: ModuleType) -> bool:

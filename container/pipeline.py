@@ -1,17 +1,20 @@
-"""One inference request through the handler functions: decode, predict, encode.
+"""Inference requests through the handler functions: decode, predict, encode.
 
-Runs on the model thread. Knows nothing of HTTP: it takes the body and the negotiated types, and
-returns the response bytes, or raises StageFailure saying which stage failed, which decides whose
-fault it was (see container.errors.error_response).
+Knows nothing of HTTP: it takes the body and the negotiated types, and returns the response bytes,
+or raises StageFailure saying which stage failed, which decides whose fault it was (see
+container.errors.error_response). `invoke` runs a whole request on the model thread;
+`decode_request` + `predict_batch` are the same stages split for micro-batching, where several
+requests' rows go through predict_fn in one call.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from container import mediatypes
+from container import batching, mediatypes
 from container.context import Context
 from container.errors import DECODE, ENCODE, PREDICT
 from container.handler import Handler
@@ -57,6 +60,68 @@ def invoke(handler: Handler, model: Any, body: bytes, accept: str, context: Cont
     except TypeError as exc:
         raise StageFailure(ENCODE, exc) from exc
     return Outcome(response_body, response_type, model_seconds)
+
+
+def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
+    """input_fn on the request body: the DECODE stage alone."""
+    assert handler.input_fn is not None
+    content_type, input_data = _prepare_input(body, context.content_type)
+    return _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """A decoded request waiting for its share of a batched predict_fn call."""
+
+    data: Any
+    accept: str
+    context: Context
+
+
+def predict_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> list[tuple[bool, Any]]:
+    """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
+
+    If the batch fails, or its prediction cannot be split back by rows, each item is predicted
+    alone: one bad request must not fail the requests that happened to share its batch.
+    """
+    assert handler.predict_fn is not None
+    if len(items) == 1:
+        return [_predict_alone(handler, model, items[0])]
+    try:
+        stacked, sizes = batching.stack([item.data for item in items])
+        started = time.perf_counter()
+        prediction = handler.predict_fn(stacked, model, context=items[0].context)
+        model_seconds = time.perf_counter() - started
+        parts = batching.split(prediction, sizes)
+    except Exception:
+        return [_predict_alone(handler, model, item) for item in items]
+    return [
+        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
+    ]
+
+
+def _predict_alone(handler: Handler, model: Any, item: BatchItem) -> tuple[bool, Any]:
+    assert handler.predict_fn is not None
+    started = time.perf_counter()
+    try:
+        prediction = _stage(PREDICT, handler.predict_fn, item.data, model, context=item.context)
+    except StageFailure as failure:
+        return False, failure
+    return _encode_outcome(handler, prediction, item, time.perf_counter() - started)
+
+
+def _encode_outcome(
+    handler: Handler, prediction: Any, item: BatchItem, model_seconds: float
+) -> tuple[bool, Any]:
+    assert handler.output_fn is not None
+    try:
+        result = _stage(ENCODE, handler.output_fn, prediction, item.accept, context=item.context)
+        body, content_type = _normalise_output(result, item.accept)
+    except StageFailure as failure:
+        return False, failure
+    except TypeError as exc:
+        return False, StageFailure(ENCODE, exc)
+    return True, Outcome(body, content_type, model_seconds)
 
 
 def _prepare_input(body: bytes, header: str | None) -> tuple[str | None, bytes | str]:

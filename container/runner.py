@@ -1,21 +1,28 @@
-"""Run model code off the event loop, with a deadline per call.
+"""Run model code off the event loop, with a deadline per call, batching calls that can share one.
 
 Each worker process sends its model calls to one dedicated thread, in order. The event loop stays
-free for /ping, for reading requests and for answering the ones whose deadline passed. A call that
-overruns its deadline cannot be stopped (Python threads cannot be killed), so the runner abandons
-that thread and starts a fresh one: the worker keeps serving while the stuck call finishes on its
-own. When too many abandoned threads are still stuck, the runner says so, and the worker restarts.
+free for /ping, for reading requests and for answering the ones whose deadline passed.
+
+Batching: a call submitted with a batch key may run together with the other queued calls of the
+same key, as one call of the batch function on all their items. Nothing waits for company by
+default: while the model works on one batch, the requests that arrive queue up and form the next,
+so batches grow with the load and a lone request goes straight through.
+
+A call that overruns its deadline cannot be stopped (Python threads cannot be killed), so the runner
+abandons that thread and starts a fresh one: the worker keeps serving while the stuck call finishes
+on its own. When too many abandoned threads are still stuck, the runner says so, and the worker
+restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +31,10 @@ from container.errors import RequestTimeout
 log = logging.getLogger(__name__)
 MAX_STUCK_THREADS = 4
 
+# What a batch function returns for each item: (True, value) or (False, exception).
+Outcome = tuple[bool, Any]
+BatchFunction = Callable[[Sequence[Any]], Sequence[Outcome]]
+
 
 @dataclass(eq=False)
 class _Call:
@@ -31,33 +42,39 @@ class _Call:
     args: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    batch_key: Hashable | None = None
     cancelled: bool = False
     started_at: float | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
 
 
 class ModelRunner:
-    def __init__(self, name: str = "model") -> None:
+    def __init__(
+        self,
+        name: str = "model",
+        max_batch_size: int = 1,
+        max_batch_delay: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._name = name
-        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._max_batch_size = max_batch_size
+        self._max_batch_delay = max_batch_delay
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Call | None] = collections.deque()
+        self._ready = threading.Condition()
         self._retired: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._thread = self._start_thread()
 
     async def call(self, function: Callable[..., Any], *args: Any, timeout: float | None) -> Any:
         """Run `function(*args)` on the model thread; RequestTimeout after `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        call = _Call(function, args, loop, loop.create_future())
-        self._calls.put(call)
-        try:
-            return await asyncio.wait_for(asyncio.shield(call.future), timeout)
-        except TimeoutError:
-            # Nobody will await the outcome now; retrieve it so asyncio does not log it as lost.
-            call.future.add_done_callback(_discard)
-            self._abandon(call)
-            raise RequestTimeout(
-                f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"
-            ) from None
+        return await self._submit(_Call(function, args, *self._future()), timeout)
+
+    async def call_batched(
+        self, batch_function: BatchFunction, item: Any, key: Hashable, timeout: float | None
+    ) -> Any:
+        """Run `batch_function([item, ...])` with other queued items of the same key; this item's result."""
+        return await self._submit(_Call(batch_function, (item,), *self._future(), batch_key=key), timeout)
 
     @property
     def stuck_threads(self) -> int:
@@ -70,7 +87,31 @@ class ModelRunner:
         return self.stuck_threads >= MAX_STUCK_THREADS
 
     def stop(self) -> None:
-        self._calls.put(None)
+        self._put(None)
+
+    # --- submitting ---
+
+    @staticmethod
+    def _future() -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        return loop, loop.create_future()
+
+    async def _submit(self, call: _Call, timeout: float | None) -> Any:
+        self._put(call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(call.future), timeout)
+        except TimeoutError:
+            # Nobody will await the outcome now; retrieve it so asyncio does not log it as lost.
+            call.future.add_done_callback(_discard)
+            self._abandon(call)
+            raise RequestTimeout(
+                f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"
+            ) from None
+
+    def _put(self, call: _Call | None) -> None:
+        with self._ready:
+            self._queue.append(call)
+            self._ready.notify()
 
     def _abandon(self, call: _Call) -> None:
         with self._lock:
@@ -87,6 +128,8 @@ class ModelRunner:
             self._retired.add(self._thread)
             self._thread = self._start_thread()
 
+    # --- the model thread ---
+
     def _start_thread(self) -> threading.Thread:
         # Daemon: a call stuck forever must not keep the process alive at shutdown.
         thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
@@ -96,33 +139,83 @@ class ModelRunner:
     def _serve(self) -> None:
         me = threading.current_thread()
         while True:
-            call = self._calls.get()
-            if call is None:
-                self._calls.put(None)  # let sibling threads see the stop too
+            first = self._take()
+            if first is None:
+                self._put(None)  # let sibling threads see the stop too
                 return
-            with self._lock:
-                if call.cancelled:
-                    continue
-                call.started_at = time.monotonic()
-                call.thread = me
-            try:
-                outcome: tuple[bool, Any] = (True, call.function(*call.args))
-            except Exception as exc:
-                outcome = (False, exc)
-            except BaseException as exc:
-                # SystemExit or KeyboardInterrupt set on an asyncio future escapes the event loop and
-                # kills the worker: hand the caller an ordinary exception that says what happened.
-                wrapped = RuntimeError(f"model code raised {type(exc).__name__}: {exc}")
-                wrapped.__cause__ = exc
-                outcome = (False, wrapped)
-            # RuntimeError: the event loop closed while this call ran, so nobody is waiting for it.
-            with contextlib.suppress(RuntimeError):
-                call.loop.call_soon_threadsafe(_settle, call.future, outcome)
+            calls = [first] if first.batch_key is None else self._gather(first)
+            calls = self._start(calls, me)
+            if not calls:
+                continue
+            outcomes = _run(calls)
+            for call, outcome in zip(calls, outcomes, strict=True):
+                # RuntimeError: the event loop closed while this call ran; nobody is waiting for it.
+                with contextlib.suppress(RuntimeError):
+                    call.loop.call_soon_threadsafe(_settle, call.future, outcome)
             if me is not self._thread:
                 return  # abandoned while it ran: a fresh thread has taken over
 
+    def _take(self) -> _Call | None:
+        with self._ready:
+            while not self._queue:
+                self._ready.wait()
+            return self._queue.popleft()
 
-def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    def _gather(self, first: _Call) -> list[_Call]:
+        """`first` and the queued calls with its batch key, up to the batch size, in order."""
+        group = [first]
+        deadline = time.monotonic() + self._max_batch_delay
+        with self._ready:
+            while True:
+                self._move_matching(first.batch_key, group)
+                remaining = deadline - time.monotonic()
+                if len(group) >= self._max_batch_size or remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+        if self._on_batch is not None:
+            self._on_batch(len(group))
+        return group
+
+    def _move_matching(self, key: Hashable, group: list[_Call]) -> None:
+        kept: collections.deque[_Call | None] = collections.deque()
+        while self._queue:
+            call = self._queue.popleft()
+            if call is not None and call.batch_key == key and len(group) < self._max_batch_size:
+                group.append(call)
+            else:
+                kept.append(call)
+        self._queue.extend(kept)
+
+    def _start(self, calls: list[_Call], me: threading.Thread) -> list[_Call]:
+        with self._lock:
+            live = [call for call in calls if not call.cancelled]
+            now = time.monotonic()
+            for call in live:
+                call.started_at = now
+                call.thread = me
+        return live
+
+
+def _run(calls: list[_Call]) -> list[Outcome]:
+    """Run one call, or one batch of calls sharing a batch function; an outcome per call."""
+    try:
+        if calls[0].batch_key is None:
+            return [(True, calls[0].function(*calls[0].args))]
+        outcomes = list(calls[0].function([call.args[0] for call in calls]))
+        if len(outcomes) != len(calls):
+            raise RuntimeError(f"the batch function returned {len(outcomes)} outcomes for {len(calls)} items")
+        return outcomes
+    except Exception as exc:
+        return [(False, exc)] * len(calls)
+    except BaseException as exc:
+        # SystemExit or KeyboardInterrupt set on an asyncio future escapes the event loop and
+        # kills the worker: hand the caller an ordinary exception that says what happened.
+        wrapped = RuntimeError(f"model code raised {type(exc).__name__}: {exc}")
+        wrapped.__cause__ = exc
+        return [(False, wrapped)] * len(calls)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
     if future.done():
         return
     ok, value = outcome

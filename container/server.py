@@ -3,11 +3,17 @@
 Start-up happens once, in the main process, before any worker is forked: settings are validated,
 code/requirements.txt is installed, the user module is imported and the handler resolved. Any
 failure there stops the server with a message, and a non-zero exit, instead of a half-working
-server. The model itself loads inside each worker, behind an honest /ping.
+server.
+
+The listening socket is bound right after that. Where the handler allows it, the model is then
+loaded in this process while /ping answers 503 (container.listener), so the workers forked after
+it share the model's memory instead of loading a copy each; otherwise each worker loads its own,
+behind the same honest /ping.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -16,10 +22,11 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from starlette.applications import Starlette
 
-from container import handler, user_code
+from container import handler, metrics, user_code
 from container.app import create_app
 from container.config import ConfigError, ServerConfig, load_config
 from container.errors import StartupError
+from container.listener import LoadingResponder, bind_listener
 from container.logs import configure_logging
 from container.service import InferenceService
 
@@ -52,34 +59,54 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(config: ServerConfig) -> int:
     configure_logging(config.log_level)
+    # Before anything imports prometheus_client (user code may): it picks its mode at import.
+    metrics_dir = metrics.prepare_multiprocess_dir()
     try:
-        app = build_app(config)
+        service = build_service(config)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         return 1
+    host = os.environ.get("BYOC_BIND_HOST", "0.0.0.0")
+    try:
+        listener = bind_listener(host, config.port)
+    except OSError as exc:
+        log.error("cannot start: cannot listen on %s:%d: %s", host, config.port, exc.strerror or exc)
+        return 1
+    app = create_app(service)
+    if service.can_preload:
+        log.info("loading the model once, before forking %d worker(s)", config.workers)
+        with LoadingResponder(app, listener):
+            service.preload()
+        # Keep the garbage collector from touching the model's objects in every worker, which
+        # would copy the pages they share with this process.
+        gc.freeze()
     log.info(
-        "serving on port %d with %d worker(s); model dir %s",
+        "serving on port %d (address %s) with %d worker(s)%s; model dir %s",
         config.port,
+        host,
         config.workers,
+        ", batching" if service.batching else "",
         config.model_dir,
     )
-    GunicornServer(app, gunicorn_options(config)).run()
+    options = gunicorn_options(config, listener.detach())
+    options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
+    options["on_exit"] = lambda arbiter: metrics.remove_multiprocess_dir(metrics_dir)
+    GunicornServer(app, options).run()
     return 0
 
 
-def build_app(config: ServerConfig) -> Starlette:
+def build_service(config: ServerConfig) -> InferenceService:
     user_code.install_requirements(config.code_dir)
     user_module = user_code.import_user_module(config)
     handler_module = handler.load_handler_module(config.handler)
     resolved = handler.resolve(user_module, handler_module)
     log.info("handler functions: %s", resolved.describe())
-    return create_app(InferenceService(config, resolved))
+    return InferenceService(config, resolved)
 
 
-def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
-    host = os.environ.get("BYOC_BIND_HOST", "0.0.0.0")
+def gunicorn_options(config: ServerConfig, listener_fd: int) -> dict[str, Any]:
     return {
-        "bind": f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}",
+        "bind": f"fd://{listener_fd}",  # the socket bound before the model loaded
         "workers": config.workers,
         "worker_class": "uvicorn_worker.UvicornWorker",
         # The worker heartbeat comes from the event loop, which model code never blocks; only a

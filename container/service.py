@@ -1,7 +1,13 @@
-"""A worker's model: loading it, reporting its health honestly, and serving requests with it."""
+"""The model: loading it, reporting its health honestly, and serving requests with it.
+
+Where the handler allows it (its model_fn's module sets BYOC_HANDLER_OPTIONS = {"preload": True}),
+the model is loaded once in the server's main process before the workers are forked, so they
+share its memory; each worker then only warms it up. Otherwise each worker loads its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -9,14 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from container import encode, manifest, mediatypes, pipeline
+from container import batching, encode, manifest, mediatypes, pipeline
 from container.config import ServerConfig
 from container.context import Context
 from container.errors import LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
 from container.handler import Handler
+from container.metrics import Metrics
 from container.runner import ModelRunner
 
 log = logging.getLogger(__name__)
+# Bodies up to this size are decoded on the event loop (faster than a thread hop); larger ones in a
+# thread, so a big body never holds up /ping.
+INLINE_DECODE_BYTES = 64 * 1024
 
 
 class State(enum.Enum):
@@ -53,22 +63,56 @@ def _public_reason(step: str, error: BaseException) -> str:
 
 
 class InferenceService:
-    def __init__(self, config: ServerConfig, handler: Handler) -> None:
+    def __init__(self, config: ServerConfig, handler: Handler, metrics: Metrics | None = None) -> None:
         self.config = config
         self.handler = handler
+        self.metrics = metrics or Metrics()
         self.state = State.LOADING
         self.failure = ""
         self.model: Any = None
         self.load_seconds: float | None = None
+        self.preloaded = False
         self._runner: ModelRunner | None = None
+        predict_fn = handler.predict_fn
+        self.batching = bool(
+            config.batching
+            and predict_fn is not None
+            and predict_fn.options.get("batchable")
+            and not predict_fn.takes_context  # one call serves many requests: whose context?
+        )
+
+    @property
+    def can_preload(self) -> bool:
+        return self.config.preload and bool(self.handler.model_fn.options.get("preload"))
 
     # --- lifecycle ---
 
+    def preload(self) -> None:
+        """Load the model here and now, in the main process, before workers are forked."""
+        self._load_or_fail(self._load_model)
+        self.preloaded = True
+
     async def start(self) -> None:
-        """Load the model on the model thread; /ping answers 503 until this finishes."""
-        self._runner = ModelRunner()
+        """In a worker: load (or, when preloaded, warm up) the model on the model thread.
+
+        /ping answers 503 until this finishes.
+        """
+        self._runner = ModelRunner(
+            max_batch_size=self.config.max_batch_size if self.batching else 1,
+            max_batch_delay=self.config.max_batch_delay_seconds,
+        )
+        if self.state is State.FAILED:
+            return
+        steps = self._warm_up if self.preloaded else self._load
+        self.state = State.LOADING
+        await self._runner.call(self._load_or_fail, steps, timeout=None)
+        if self.state is State.READY:
+            origin = "loaded once by the main process" if self.preloaded else "loaded by this worker"
+            log.info("worker ready: model %s", origin)
+
+    def _load_or_fail(self, steps: Any) -> None:
         try:
-            await self._runner.call(self._load, timeout=None)
+            steps()
         except _LoadFailure as failure:
             self.state = State.FAILED
             self.failure = _public_reason(failure.step, failure.error)
@@ -83,6 +127,10 @@ class InferenceService:
             self._runner.stop()
 
     def _load(self) -> None:
+        self._load_model()
+        self._warm_up()
+
+    def _load_model(self) -> None:
         context = Context(model_dir=str(self.config.model_dir))
         model_dir = str(self.config.model_dir)
         started = time.perf_counter()
@@ -95,16 +143,23 @@ class InferenceService:
                 step = "pre_model_fn"
                 self.handler.pre_model_fn(model_dir, context=context)
             step = "model_fn"
-            model = self.handler.model_fn(model_dir, context=context)
-            if self.handler.model_warmup_fn is not None:
-                step = "model_warmup_fn"
-                self.handler.model_warmup_fn(model_dir, model, context=context)
+            self.model = self.handler.model_fn(model_dir, context=context)
         except (Exception, SystemExit) as exc:  # sys.exit() in model code is a failed load too
             raise _LoadFailure(step, exc) from exc
-        self.model = model
         self.load_seconds = time.perf_counter() - started
-        self.state = State.READY
+        self.metrics.model_load.set(self.load_seconds)
         log.info("model loaded in %.3f s (%s)", self.load_seconds, self.handler.describe())
+
+    def _warm_up(self) -> None:
+        # Per worker, even when the model was preloaded: warm-ups start thread pools and fill
+        # caches, which belong to the process that will predict, not to the one that forks.
+        if self.handler.model_warmup_fn is not None:
+            context = Context(model_dir=str(self.config.model_dir))
+            try:
+                self.handler.model_warmup_fn(str(self.config.model_dir), self.model, context=context)
+            except (Exception, SystemExit) as exc:
+                raise _LoadFailure("model_warmup_fn", exc) from exc
+        self.state = State.READY
 
     # --- health ---
 
@@ -145,13 +200,33 @@ class InferenceService:
             raise ModelNotReady(health.reason, state=health.state.value)
         assert self._runner is not None
         context = Context.for_request(str(self.config.model_dir), headers, accept, request_id)
-        outcome = await self._runner.call(
-            pipeline.invoke,
-            self.handler,
-            self.model,
-            body,
-            accept,
-            context,
-            timeout=self.config.timeout_seconds,
-        )
+        timeout = self.config.timeout_seconds
+        if not self.batching:
+            self.metrics.batch_size.observe(1)
+            outcome = await self._runner.call(
+                pipeline.invoke, self.handler, self.model, body, accept, context, timeout=timeout
+            )
+            return outcome, context
+        item = pipeline.BatchItem(await self._decode(body, context), accept, context)
+        key = batching.batch_key(item.data)
+        if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
+            outcome = await self._runner.call(self._predict_alone, item, timeout=timeout)
+        else:
+            outcome = await self._runner.call_batched(self._predict_batch, item, key, timeout=timeout)
         return outcome, context
+
+    async def _decode(self, body: bytes, context: Context) -> Any:
+        if len(body) <= INLINE_DECODE_BYTES:
+            return pipeline.decode_request(self.handler, body, context)
+        return await asyncio.to_thread(pipeline.decode_request, self.handler, body, context)
+
+    def _predict_batch(self, items: list[pipeline.BatchItem]) -> list[tuple[bool, Any]]:
+        self.metrics.batch_size.observe(len(items))
+        return pipeline.predict_batch(self.handler, self.model, items)
+
+    def _predict_alone(self, item: pipeline.BatchItem) -> pipeline.Outcome:
+        self.metrics.batch_size.observe(1)
+        ((ok, value),) = pipeline.predict_batch(self.handler, self.model, [item])
+        if not ok:
+            raise value
+        return value

@@ -28,6 +28,10 @@ import scipy.sparse
 from container import mediatypes
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 
+# preload: a fitted estimator is plain data, safe to load before the workers fork and share.
+# batchable: predict_fn takes any number of rows, so concurrent requests can share one call.
+BYOC_HANDLER_OPTIONS = {"preload": True, "batchable": True}
+
 MODEL_FILE_ENV = "BYOC_MODEL_FILE"
 SKOPS_TRUSTED_ENV = "BYOC_SKOPS_TRUSTED_TYPES"
 # dtype kinds that are not numbers: Python objects, str and bytes.

@@ -130,7 +130,7 @@ class Container:
         # model: the first 200 does not mean that every worker is ready. Wait for each one's
         # "model loaded" line, so that no test request meets a worker that is still loading.
         _, err = self.logs()
-        return err.count("model loaded in") >= self.workers
+        return err.count("worker ready") >= self.workers
 
     def wait_until_ready(self, timeout: float = 120) -> float:
         """Poll /ping until 200 and every worker has loaded the model; the seconds it took.
@@ -152,7 +152,7 @@ class Container:
                     if response.status_code == 200:
                         if self.all_workers_loaded():
                             return time.monotonic() - started
-                        last = f"200, but not every one of {self.workers} workers logged 'model loaded in'"
+                        last = f"200, but not every one of {self.workers} workers logged 'worker ready'"
                     else:
                         last = f"{response.status_code} {response.text}"
                 except httpx.HTTPError as exc:

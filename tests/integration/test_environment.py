@@ -80,8 +80,11 @@ def test_model_server_workers_starts_that_many_workers(limits_server: ServerProc
     assert limits_server.process is not None
     master = limits_server.process.pid
     wait_until(lambda: len(worker_pids(master)) == 2, "two worker processes")
-    # Each of them loaded the model: one "Booting worker" and one "model loaded" line per worker.
-    wait_until(lambda: limits_server.log_text().count("model loaded in") == 2, "both workers to load")
+    # The sklearn handler allows preloading: the model is loaded once, by the main process, and
+    # each worker reports ready with it.
+    wait_until(lambda: limits_server.log_text().count("worker ready") == 2, "both workers to be ready")
+    assert limits_server.log_text().count("model loaded in") == 1
+    assert limits_server.log_text().count("model loaded once by the main process") == 2
     log = limits_server.log_text()
     assert log.count("Booting worker with pid") == 2
     assert "with 2 worker(s)" in log

@@ -194,10 +194,15 @@ def test_non_callable_attributes_are_not_functions():
     assert resolved.input_fn.source == defaults.__name__
 
 
-def test_handler_options_user_module_overrides():
-    user = module("user", BYOC_HANDLER_OPTIONS={"batch": True})
-    framework = module("framework", BYOC_HANDLER_OPTIONS={"batch": False, "preload": True})
-    assert handler.resolve(user, framework).attributes == {"batch": True, "preload": True}
+def test_each_function_carries_the_options_of_its_own_module():
+    user = module("user", predict_fn=tagged("user", 2), BYOC_HANDLER_OPTIONS={"batch": True})
+    framework = module(
+        "framework", model_fn=tagged("framework", 1), BYOC_HANDLER_OPTIONS={"batch": False, "preload": True}
+    )
+    resolved = handler.resolve(user, framework)
+    # Each function carries the options of the module that defined it, not a merge of layers.
+    assert resolved.model_fn.options == {"batch": False, "preload": True}
+    assert resolved.predict_fn.options == {"batch": True}
 
 
 def test_writes_own_output_when_an_output_fn_is_not_the_runtimes():

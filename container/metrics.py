@@ -1,0 +1,115 @@
+"""Prometheus metrics for GET /metrics, summed correctly over gunicorn's worker processes.
+
+Names mirror the CloudWatch metrics SageMaker publishes for an endpoint, so dashboards translate:
+
+    byoc_invocations_total              Invocations
+    byoc_invocation_4xx_errors_total    Invocation4XXErrors
+    byoc_invocation_5xx_errors_total    Invocation5XXErrors
+    byoc_model_latency_seconds          ModelLatency (a histogram; CloudWatch reports microseconds)
+    byoc_overhead_latency_seconds       OverheadLatency
+    byoc_batch_size                     requests per predict_fn call (micro-batching)
+    byoc_invocations_in_flight          requests being served now
+    byoc_model_load_seconds             how long model_fn took
+
+Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+multiprocess mode), which /metrics adds up. prometheus_client picks that mode when it is imported,
+so `prepare_multiprocess_dir` must run before anything imports it: the server calls it first thing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def prepare_multiprocess_dir() -> Path | None:
+    """A fresh directory for this server's metric files, named in the environment workers inherit.
+
+    Returns the directory when it was made here (to remove at exit); None when the user named one.
+    """
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing:
+        path = Path(existing)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # a previous run's counts are not this run's
+            stale.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="byoc-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a dead worker's live gauges (in-flight), keeping its counters in the totals."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def remove_multiprocess_dir(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        # In the server, samples go to the multiprocess files and are registered nowhere (rendering
+        # reads the files); elsewhere (tests, notebooks) they live in this object's own registry.
+        self._registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry()
+        registry = {"registry": self._registry}
+        self.invocations = Counter("byoc_invocations", "Requests to /invocations", **registry)
+        self.errors_4xx = Counter("byoc_invocation_4xx_errors", "Invocations answered 4xx", **registry)
+        self.errors_5xx = Counter("byoc_invocation_5xx_errors", "Invocations answered 5xx", **registry)
+        self.model_latency = Histogram(
+            "byoc_model_latency_seconds",
+            "Time in predict_fn (or transform_fn) per invocation",
+            buckets=LATENCY_BUCKETS,
+            **registry,
+        )
+        self.overhead_latency = Histogram(
+            "byoc_overhead_latency_seconds",
+            "Server time per invocation outside the model",
+            buckets=LATENCY_BUCKETS,
+            **registry,
+        )
+        self.batch_size = Histogram(
+            "byoc_batch_size", "Requests per predict_fn call", buckets=BATCH_BUCKETS, **registry
+        )
+        self.in_flight = Gauge(
+            "byoc_invocations_in_flight", "Invocations being served", multiprocess_mode="livesum", **registry
+        )
+        self.model_load = Gauge(
+            "byoc_model_load_seconds", "Seconds model_fn took", multiprocess_mode="max", **registry
+        )
+
+    def observe(self, status: int, model_seconds: float, overhead_seconds: float) -> None:
+        self.invocations.inc()
+        if 400 <= status < 500:
+            self.errors_4xx.inc()
+        elif status >= 500:
+            self.errors_5xx.inc()
+        if model_seconds > 0:
+            self.model_latency.observe(model_seconds)
+        self.overhead_latency.observe(overhead_seconds)
+
+    def render(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+        if self._registry is not None:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)

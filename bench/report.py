@@ -1,0 +1,335 @@
+"""The targets of the issue, checked against one run's numbers, and the markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRIMARY = ("byoc-default-batching", "byoc-default")  # the first one measured is "this project"
+CUSTOM = "byoc-custom"
+BASELINES = ("mms", "mlserver", "flask-gevent", "flask-sync")
+THROUGHPUT_FACTORS = {"mms": 5.0, "mlserver": 5.0, "flask-gevent": 3.0}
+OVERHEAD_LIMIT_US = 300.0
+BATCHING_P99_LIMIT = 1.10
+MEMORY_LIMIT = 0.5
+HEADLINE_WORKLOAD = "csv1"
+
+
+def _point(results: dict[str, Any], server: str, workload: str, concurrency: int) -> dict[str, Any] | None:
+    for point in results["points"]:
+        if (point["server"], point["workload"], point["concurrency"]) == (server, workload, concurrency):
+            return point
+    return None
+
+
+def _label(results: dict[str, Any], name: str) -> str:
+    for server in results["servers"]:
+        if server["name"] == name:
+            return server["label"]
+    return name
+
+
+def _row(target: str, measured: Any, threshold: str, passed: bool | None, detail: str = "") -> dict[str, Any]:
+    return {"target": target, "measured": measured, "threshold": threshold, "pass": passed, "detail": detail}
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    concurrencies = results["settings"]["concurrency"]
+    high = max(concurrencies)
+    low = min(concurrencies)
+    measured = {s["name"] for s in results["servers"] if not s.get("error")}
+    primary = next((name for name in PRIMARY if name in measured), None)
+
+    # 1. Throughput and p99 at the highest concurrency, 1-row CSV.
+    for baseline, factor in THROUGHPUT_FACTORS.items():
+        name = f"{HEADLINE_WORKLOAD} c={high}: {primary or PRIMARY[0]} vs {baseline}"
+        ours = _point(results, primary, HEADLINE_WORKLOAD, high) if primary else None
+        theirs = _point(results, baseline, HEADLINE_WORKLOAD, high) if baseline in measured else None
+        if ours is None or theirs is None or not theirs["requests_per_s"]:
+            rows.append(
+                _row(f"{name}: throughput", None, f">= {factor:g}x", None, "not measured in this run")
+            )
+            rows.append(_row(f"{name}: p99", None, "lower", None, "not measured in this run"))
+            continue
+        ratio = ours["requests_per_s"] / theirs["requests_per_s"]
+        clean = ours["error_count"] == 0 and theirs["error_count"] == 0
+        errors = "" if clean else f"errors: ours {ours['error_count']}, theirs {theirs['error_count']}"
+        rows.append(
+            _row(
+                f"{name}: throughput",
+                f"{ratio:.2f}x ({ours['requests_per_s']:.0f} vs {theirs['requests_per_s']:.0f} req/s)",
+                f">= {factor:g}x",
+                ratio >= factor and clean,
+                errors,
+            )
+        )
+        rows.append(
+            _row(
+                f"{name}: p99",
+                f"{ours['p99_ms']:.2f} vs {theirs['p99_ms']:.2f} ms "
+                f"({ours['p99_ms'] / theirs['p99_ms']:.2f}x)",
+                "lower",
+                ours["p99_ms"] < theirs["p99_ms"] and clean,
+                errors,
+            )
+        )
+
+    # 2. The custom inference.py, batching off, still beats every baseline.
+    for baseline in BASELINES:
+        name = f"{HEADLINE_WORKLOAD} c={high}: {CUSTOM} vs {baseline}: throughput"
+        ours = _point(results, CUSTOM, HEADLINE_WORKLOAD, high) if CUSTOM in measured else None
+        theirs = _point(results, baseline, HEADLINE_WORKLOAD, high) if baseline in measured else None
+        if ours is None or theirs is None or not theirs["requests_per_s"]:
+            rows.append(_row(name, None, "> 1x", None, "not measured in this run"))
+            continue
+        ratio = ours["requests_per_s"] / theirs["requests_per_s"]
+        rows.append(
+            _row(
+                name,
+                f"{ratio:.2f}x ({ours['requests_per_s']:.0f} vs {theirs['requests_per_s']:.0f} req/s)",
+                "> 1x",
+                ratio > 1 and ours["error_count"] == 0,
+                f"p99 {ours['p99_ms']:.2f} vs {theirs['p99_ms']:.2f} ms",
+            )
+        )
+
+    # 3. Server overhead at concurrency 1 (the runtime's own headers).
+    for sample in results["overhead"]:
+        if sample["workload"] != HEADLINE_WORKLOAD:
+            continue
+        p50 = sample["overhead_us"].get("p50")
+        rows.append(
+            _row(
+                f"{HEADLINE_WORKLOAD} c=1: {sample['server']}: overhead p50 (X-Overhead-Latency-Us)",
+                None if p50 is None else f"{p50:.0f} us",
+                f"< {OVERHEAD_LIMIT_US:.0f} us",
+                None if p50 is None else p50 < OVERHEAD_LIMIT_US,
+                f"{sample['samples']} requests; model p50 {sample['model_us'].get('p50')} us; "
+                f"client-observed total minus model p50 "
+                f"{sample['client_total_minus_model_us'].get('p50')} us",
+            )
+        )
+
+    # 4. Batching does not make p99 worse by more than 10 % at concurrency 1.
+    for off, on in (("byoc-default", "byoc-default-batching"), ("byoc-custom", "byoc-custom-batching")):
+        for workload in results["settings"]["workloads"]:
+            name = f"{workload['name']} c={low}: p99 {on} / {off}"
+            a = _point(results, on, workload["name"], low) if on in measured else None
+            b = _point(results, off, workload["name"], low) if off in measured else None
+            if a is None or b is None or not b["p99_ms"]:
+                if on in measured or off in measured:
+                    rows.append(
+                        _row(name, None, f"<= {BATCHING_P99_LIMIT:.2f}", None, "not measured in this run")
+                    )
+                continue
+            ratio = a["p99_ms"] / b["p99_ms"]
+            rows.append(
+                _row(
+                    name,
+                    f"{ratio:.2f} ({a['p99_ms']:.3f} vs {b['p99_ms']:.3f} ms)",
+                    f"<= {BATCHING_P99_LIMIT:.2f}",
+                    ratio <= BATCHING_P99_LIMIT,
+                )
+            )
+
+    # 5. Memory: what an extra worker costs, against the model's size.
+    scaling = results.get("memory_scaling")
+    if scaling:
+        ratio = scaling["extra_worker_pss_over_model"]
+        extra = scaling["extra_worker_mib"]
+        rows.append(
+            _row(
+                "memory: PSS added per extra worker / model size",
+                f"{ratio:.2f} ({extra['pss_mib']:.0f} MiB per worker, "
+                f"model {scaling['model_file_mib']:.0f} MiB)",
+                f"< {MEMORY_LIMIT}",
+                ratio < MEMORY_LIMIT,
+                f"USS {extra['uss_mib']:.0f} MiB, RSS {extra['rss_mib']:.0f} MiB per extra worker; "
+                f"of the PSS, {scaling.get('model_share_per_worker_pss_mib', '-')} MiB is the model's "
+                "(small-model run subtracted)",
+            )
+        )
+    return rows
+
+
+# --- markdown ----------------------------------------------------------------------------------
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "pass", False: "**FAIL**", None: "n/a"}[passed]
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| target | measured | threshold | result | detail |", "|---|---|---|---|---|"]
+    for row in rows:
+        measured = row["measured"] if row["measured"] is not None else "-"
+        lines.append(
+            f"| {row['target']} | {measured} | {row['threshold']} | {_verdict(row['pass'])} "
+            f"| {row['detail']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _rps(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def results_table(results: dict[str, Any]) -> str:
+    concurrencies = results["settings"]["concurrency"]
+    header = (
+        "| server | workload | "
+        + " | ".join(f"c={c} req/s | c={c} p50 / p99 ms" for c in concurrencies)
+        + " |"
+    )
+    lines = [header, "|---|---|" + "---:|---:|" * len(concurrencies)]
+    titles = {w["name"]: w["title"] for w in results["settings"]["workloads"]}
+    for server in results["servers"]:
+        if server.get("error"):
+            lines.append(
+                f"| {server['label']} | all | failed: {server['error'][:120]} |"
+                + " |" * (2 * len(concurrencies) - 1)
+            )
+            continue
+        for workload in results["settings"]["workloads"]:
+            cells = []
+            for c in concurrencies:
+                point = _point(results, server["name"], workload["name"], c)
+                if point is None:
+                    cells += ["-", "-"]
+                    continue
+                errors = f" ({point['error_count']} errors)" if point["error_count"] else ""
+                cells += [
+                    _rps(point["requests_per_s"]) + errors,
+                    f"{_ms(point['p50_ms'])} / {_ms(point['p99_ms'])}",
+                ]
+            lines.append(f"| {server['label']} | {titles[workload['name']]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def startup_table(results: dict[str, Any]) -> str:
+    lines = [
+        "| server | workers | /ping 200 (s) | first prediction (s) | processes | RSS idle / after load (MiB) "
+        "| PSS idle / after load (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for server in results["servers"]:
+        cold = server.get("cold_start") or {}
+        idle = server.get("memory_idle") or {}
+        loaded = server.get("memory_after_load") or {}
+        lines.append(
+            f"| {server['label']} | {server['workers']} | {cold.get('ping_s', '-')} | "
+            f"{cold.get('first_prediction_s', '-')} | "
+            f"{loaded.get('processes', idle.get('processes', '-'))} | "
+            f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')} | {idle.get('pss_mib', '-')} / "
+            f"{loaded.get('pss_mib', '-')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def overhead_table(results: dict[str, Any]) -> str:
+    lines = [
+        "| server | workload | samples | overhead p50 / p90 / p99 (us) | model p50 (us) "
+        "| client total p50 (us) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for sample in results["overhead"]:
+        o, m, c = sample["overhead_us"], sample["model_us"], sample["client_total_us"]
+        lines.append(
+            f"| {_label(results, sample['server'])} | {sample['workload']} | {sample['samples']} | "
+            f"{o.get('p50', '-')} / {o.get('p90', '-')} / {o.get('p99', '-')} | {m.get('p50', '-')} "
+            f"| {c.get('p50', '-')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def memory_table(scaling: dict[str, Any]) -> str:
+    lines = [
+        "| model | workers | processes | total RSS / PSS / USS (MiB) | master PSS (MiB) "
+        "| each worker PSS / USS (MiB) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for label, key in (("large", "runs"), ("small", "small_model_runs")):
+        for run in scaling.get(key, []):
+            total = run["total"]
+            each = ", ".join(f"{w['pss_mib']:.0f} / {w['uss_mib']:.0f}" for w in run["workers_mib"])
+            lines.append(
+                f"| {label} | {run['workers']} | {total['processes']} "
+                f"| {total['rss_mib']} / {total['pss_mib']} / {total['uss_mib']} "
+                f"| {run['master_mib']['pss_mib']} | {each} |"
+            )
+    extra, base = scaling["extra_worker_mib"], scaling.get("small_model_extra_worker_mib", {})
+    lines.append("")
+    lines.append(
+        f"Large model: a {scaling['model_file_mib']} MiB joblib file. Each extra worker adds "
+        f"{extra['pss_mib']} MiB PSS ({scaling['extra_worker_pss_over_model']:.2f} of the model), "
+        f"{extra['uss_mib']} MiB USS, {extra['rss_mib']} MiB RSS. With the small model an extra worker adds "
+        f"{base.get('pss_mib', '-')} MiB PSS "
+        f"(interpreter and libraries), so the model's own share per extra worker is "
+        f"{scaling.get('model_share_per_worker_pss_mib', '-')} MiB."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    return (
+        f"{m['cpus']} x {m['cpu']}, {m['memory_gib']} GiB, {m['os']} (kernel {m['kernel']}), "
+        f"Python {m['python']}, "
+        f"{m['wrk']}, {m['java'] or 'no Java'}; {m['note']}. Runtime measured: commit {m.get('runtime', '?')}"
+    )
+
+
+def commands_section(results: dict[str, Any]) -> str:
+    lines = []
+    for server in results["servers"]:
+        versions = ", ".join(f"{k} {v}" for k, v in server.get("versions", {}).items())
+        lines.append(
+            f"- **{server['label']}** (`{server['name']}`), workers: {server['workers']}"
+            + (f"; {versions}" if versions else "")
+        )
+        lines.append(f"  - `{server['command']}`")
+        for note in server.get("notes", []):
+            lines.append(f"  - {note}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    s = results["settings"]
+    parts = [
+        "# Benchmark results\n",
+        f"Run {results['generated_at']} on: {machine_line(results)}.\n",
+        f"Model: {s['model']['estimator']} on {s['model']['features']} features ({s['model']['data']}), "
+        f"joblib file {s['model']['file_bytes']} bytes; every server answers predictions and probabilities. "
+        f"Load: `{s['wrk']}`, {s['duration_s']} s per point after {s['warmup_s']} s of warm-up per workload"
+        + (" (quick smoke run: not for comparison)" if s["quick"] else "")
+        + ".\n",
+        "![throughput and latency against concurrency](latest.png)\n",
+        "## Throughput and latency\n",
+        results_table(results),
+        "## Targets\n",
+        targets_table(results["targets"]),
+        "## Cold start and memory\n",
+        "Cold start: from process start to the first 200 on the health route (`/ping`, or "
+        "`/v2/health/ready` for MLServer), and to the first successful prediction. Memory: the whole "
+        "process tree (master and workers; for MMS the Java frontend and its Python workers), from "
+        "/proc/PID/smaps_rollup.\n",
+        startup_table(results),
+    ]
+    if results["overhead"]:
+        parts += [
+            "## Server overhead at concurrency 1\n",
+            "Sequential requests on one keep-alive connection; overhead and model time are the runtime's "
+            "X-Overhead-Latency-Us and X-Model-Latency-Us headers, client total is measured by the client.\n",
+            overhead_table(results),
+        ]
+    if results.get("memory_scaling"):
+        parts += [
+            "## Memory per worker (large model, byoc default handler)\n",
+            memory_table(results["memory_scaling"]),
+        ]
+    parts += ["## How each server was started\n", commands_section(results)]
+    return "\n".join(parts)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean bench
 
 demo: $(STAMP)  ## Train the sample model, serve it natively, send sample payloads, stop.
 	$(BIN)/python model_artifacts/demo.py
@@ -12,6 +12,9 @@ demo: $(STAMP)  ## Train the sample model, serve it natively, send sample payloa
 test: $(STAMP)  ## The whole test suite (what CI runs).
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## Benchmark against AWS's stacks and MLServer (bench/results/latest.md); BENCH_ARGS=--quick
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -54,14 +55,15 @@ class ModelRunner:
         name: str = "model",
         max_batch_size: int = 1,
         max_batch_delay: float = 0.0,
-        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._name = name
         self._max_batch_size = max_batch_size
         self._max_batch_delay = max_batch_delay
-        self._on_batch = on_batch
-        self._queue: collections.deque[_Call | None] = collections.deque()
-        self._ready = threading.Condition()
+        # SimpleQueue (C) for the hand-over: a Python Condition costs more than the rest of a small
+        # request. Calls taken from it while gathering a batch but not part of it wait in _pending,
+        # which only the current model thread touches.
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._pending: collections.deque[_Call | None] = collections.deque()
         self._retired: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._thread = self._start_thread()
@@ -109,9 +111,7 @@ class ModelRunner:
             ) from None
 
     def _put(self, call: _Call | None) -> None:
-        with self._ready:
-            self._queue.append(call)
-            self._ready.notify()
+        self._queue.put(call)
 
     def _abandon(self, call: _Call) -> None:
         with self._lock:
@@ -156,35 +156,33 @@ class ModelRunner:
                 return  # abandoned while it ran: a fresh thread has taken over
 
     def _take(self) -> _Call | None:
-        with self._ready:
-            while not self._queue:
-                self._ready.wait()
-            return self._queue.popleft()
+        return self._pending.popleft() if self._pending else self._queue.get()
 
     def _gather(self, first: _Call) -> list[_Call]:
         """`first` and the queued calls with its batch key, up to the batch size, in order."""
         group = [first]
+        # Calls set aside earlier come first, then whatever is queued now, then (only with a delay
+        # configured) whatever arrives before the deadline.
+        skipped: collections.deque[_Call | None] = collections.deque()
+        while self._pending and len(group) < self._max_batch_size:
+            self._sort(self._pending.popleft(), first.batch_key, group, skipped)
         deadline = time.monotonic() + self._max_batch_delay
-        with self._ready:
-            while True:
-                self._move_matching(first.batch_key, group)
-                remaining = deadline - time.monotonic()
-                if len(group) >= self._max_batch_size or remaining <= 0:
-                    break
-                self._ready.wait(remaining)
-        if self._on_batch is not None:
-            self._on_batch(len(group))
+        while len(group) < self._max_batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                call = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._sort(call, first.batch_key, group, skipped)
+        self._pending.extendleft(reversed(skipped))
         return group
 
-    def _move_matching(self, key: Hashable, group: list[_Call]) -> None:
-        kept: collections.deque[_Call | None] = collections.deque()
-        while self._queue:
-            call = self._queue.popleft()
-            if call is not None and call.batch_key == key and len(group) < self._max_batch_size:
-                group.append(call)
-            else:
-                kept.append(call)
-        self._queue.extend(kept)
+    @staticmethod
+    def _sort(call: _Call | None, key: Hashable, group: list[_Call], skipped: collections.deque) -> None:
+        if call is not None and call.batch_key == key:
+            group.append(call)
+        else:
+            skipped.append(call)
 
     def _start(self, calls: list[_Call], me: threading.Thread) -> list[_Call]:
         with self._lock:

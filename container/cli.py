@@ -102,7 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("destination", type=Path)
     _add_limit_options(extract)
     extract.set_defaults(run=run_extract)
+    _register_deploy_commands(commands)
     return parser
+
+
+def _register_deploy_commands(commands: argparse._SubParsersAction) -> None:
+    # The AWS and local-endpoint commands live in the deploy package, which the image leaves out.
+    try:
+        from deploy import cli as deploy_cli
+    except ImportError:
+        return
+    deploy_cli.register(commands)
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,24 @@
+"""`byoc` commands of the deploy package, added to the runtime's parser by container.cli.
+
+Each group registers its own subcommands: deploy.aws_cli (push, upload, deploy, invoke, autoscale,
+update, delete, metrics, status) and deploy.local_cli (local up/update/down/ls). A group whose
+module is not there yet registers nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+GROUPS = ("deploy.aws_cli", "deploy.local_cli")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for name in GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # that group does not exist (yet)
+            raise
+        module.register(commands)

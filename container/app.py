@@ -7,6 +7,7 @@ a JSON error with the right status; a traceback goes to the log, never to the cl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -127,13 +128,19 @@ def create_app(service: InferenceService) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_worker_logging(config)
-        import asyncio
-
-        loading = asyncio.create_task(service.start())
+        if service.preloaded:
+            # The model is already here (loaded before the fork): finish the warm-up before this
+            # worker accepts its first connection, so it never answers 503 beside ready siblings.
+            await service.start()
+            loading = None
+        else:
+            # Loading may take minutes: accept connections meanwhile and answer /ping with 503.
+            loading = asyncio.create_task(service.start())
         try:
             yield
         finally:
-            loading.cancel()
+            if loading is not None:
+                loading.cancel()
             service.stop()
 
     routes = [

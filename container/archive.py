@@ -114,6 +114,7 @@ def safe_extract(archive: Path, destination: Path, limits: Limits | None = None)
                 raise ArchiveError(f"the archive is damaged: {exc}") from None
         if destination.exists():
             destination.rmdir()
+        staging.chmod(0o755)  # mkdtemp made it private; the model is read by whoever serves it
         staging.rename(destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -246,6 +247,8 @@ def _positive_int(env: os._Environ[str] | dict[str, str], name: str, default: in
 
 
 def _write(tar: tarfile.TarFile, entry: Entry, member: tarfile.TarInfo, root: Path) -> Entry:
+    if entry.name == ".":
+        return entry  # the "./" that `tar -C DIR -czf x.tar.gz .` writes first: the root itself
     path = root / entry.name
     _ensure_inside(root, path.parent, member.name)
     if entry.kind == "dir":

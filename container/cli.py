@@ -229,9 +229,16 @@ def run_package(args: argparse.Namespace) -> int:
         staged.unlink(missing_ok=True)
         print(f"byoc package: verification failed: {result.cause}", file=sys.stderr)
         return 1
+    staged.chmod(0o666 & ~_umask())  # NamedTemporaryFile made it 0600; give it a normal file's mode
     staged.replace(args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes), verified")
     return 0
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _parse_version(item: str) -> tuple[str, str]:

@@ -160,3 +160,20 @@ def test_list_entries_checks_without_writing(tmp_path):
     with pytest.raises(UnsafeArchive):
         list_entries(source)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz"]
+
+
+def test_the_dot_entry_that_tar_writes_first_is_the_root_itself(tmp_path):
+    # `tar -C DIR -czf model.tar.gz .` starts with "./" and names members "./model.joblib".
+    source = make_archive(
+        tmp_path / "dot.tar.gz",
+        [
+            {"name": ".", "type": tarfile.DIRTYPE, "mode": 0o700},
+            {"name": "./model.joblib", "data": b"model"},
+            {"name": "./code", "type": tarfile.DIRTYPE},
+            {"name": "./code/inference.py", "data": b""},
+        ],
+    )
+    entries = safe_extract(source, tmp_path / "out")
+    assert [e.name for e in entries] == [".", "model.joblib", "code", "code/inference.py"]
+    assert (tmp_path / "out" / "model.joblib").read_bytes() == b"model"
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # readable by whoever serves it

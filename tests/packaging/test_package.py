@@ -25,6 +25,12 @@ PAYLOADS = ROOT / "local_test" / "payloads"
 SAMPLE_SCRIPT = ROOT / "model_artifacts" / "code" / "inference.py"
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def byoc(
     *args: str | Path, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
@@ -69,6 +75,7 @@ def test_the_sample_model_packages_and_verifies_with_a_prediction(tmp_path, mode
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert "sample three_rows.csv: HTTP 200" in result.stdout
     assert '"predictions":[0,1,2]' in result.stdout
     assert set(members(out)) == {"model.joblib", manifest.FILENAME}

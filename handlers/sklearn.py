@@ -54,12 +54,7 @@ def model_fn(model_dir: str) -> Any:
 def predict_fn(data: Any, model: Any) -> dict[str, Any]:
     rows = validate_rows(data, model)
     try:
-        result: dict[str, Any] = {"predictions": model.predict(rows)}
-        if _has_predict_proba(model):
-            result["probabilities"] = model.predict_proba(rows)
-            classes = getattr(model, "classes_", None)
-            if classes is not None:
-                result["classes"] = classes
+        result = _predict(model, rows)
     except (ValueError, TypeError) as exc:
         if _holds_objects(rows):
             # Non-numeric input reached a pipeline that should have encoded it and could not:
@@ -87,6 +82,46 @@ def predict_fn(data: Any, model: Any) -> dict[str, Any]:
             ) from None
         raise
     return result
+
+
+# Classifiers whose predict() is, by definition, the class of the highest predict_proba() column
+# (the same argmax on a monotonic transform of the same scores). For them one predict_proba call
+# gives both answers, instead of two passes of input validation and model arithmetic. SVC is not
+# here: its probabilities come from a separate calibration and can disagree with predict().
+ARGMAX_OF_PROBA = frozenset(
+    {
+        "LogisticRegression",
+        "LogisticRegressionCV",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "GradientBoostingClassifier",
+        "HistGradientBoostingClassifier",
+        "GaussianNB",
+    }
+)
+
+
+def _predict(model: Any, rows: Any) -> dict[str, Any]:
+    if not _has_predict_proba(model):
+        return {"predictions": model.predict(rows)}
+    classes = getattr(model, "classes_", None)
+    probabilities = model.predict_proba(rows)
+    if classes is not None and _predict_is_argmax_of_proba(model) and probabilities.ndim == 2:
+        predictions = np.asarray(classes)[np.argmax(probabilities, axis=1)]
+    else:
+        predictions = model.predict(rows)
+    result = {"predictions": predictions, "probabilities": probabilities}
+    if classes is not None:
+        result["classes"] = classes
+    return result
+
+
+def _predict_is_argmax_of_proba(model: Any) -> bool:
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    # Exact type names, not isinstance: a subclass may redefine predict.
+    return type(final).__name__ in ARGMAX_OF_PROBA and type(final).__module__.startswith("sklearn.")
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -13,13 +13,21 @@ import numpy as np
 import orjson
 import pytest
 import scipy.sparse
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_iris
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.datasets import load_iris, make_classification
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
 
 from container import decode, encode
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
@@ -401,3 +409,30 @@ def test_model_fitted_on_a_dataframe_without_pandas_installed(iris, monkeypatch)
         warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
         result = handler.predict_fn(iris[0][:1], model)
     np.testing.assert_array_equal(result["predictions"], [0])
+
+
+@pytest.mark.parametrize(
+    ("make_estimator", "n_classes"),
+    [
+        (lambda: LogisticRegression(max_iter=500), 3),
+        (lambda: LogisticRegression(max_iter=500), 2),
+        (lambda: RandomForestClassifier(n_estimators=5, random_state=0), 3),
+        (lambda: ExtraTreesClassifier(n_estimators=5, random_state=0), 3),
+        (lambda: DecisionTreeClassifier(random_state=0), 3),
+        (lambda: GradientBoostingClassifier(n_estimators=5, random_state=0), 3),
+        (lambda: HistGradientBoostingClassifier(max_iter=5), 2),
+        (lambda: GaussianNB(), 3),
+        (lambda: CalibratedClassifierCV(SVC(), ensemble=False), 3),  # not on the list: predict() itself
+    ],
+)
+def test_predictions_taken_from_probabilities_equal_predict(make_estimator, n_classes):
+    features, labels = make_classification(
+        n_samples=400, n_features=8, n_informative=5, n_classes=n_classes, random_state=1
+    )
+    labels = np.array(["cat", "dog", "eel"])[labels]  # string labels: classes_ must map back
+    for model in (make_estimator(), make_pipeline(StandardScaler(), make_estimator())):
+        model.fit(features[:300], labels[:300])
+        result = handler.predict_fn(features[300:], model)
+        assert result["predictions"].tolist() == model.predict(features[300:]).tolist()
+        assert result["probabilities"].shape == (100, n_classes)
+        assert result["classes"].tolist() == model.classes_.tolist()

@@ -1,0 +1,81 @@
+"""Fixtures of the AWS tests: the extended moto server on loopback, and `byoc` run in-process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from moto_sagemaker import MotoServer  # noqa: E402
+
+ROLE = "arn:aws:iam::123456789012:role/byoc-test-execution"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byoc-toolkit:test"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A clean moto for one test, and the environment that points boto3 at it."""
+    moto_server.reset()
+    for name in list(__import__("os").environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BYOC_POLL_SECONDS", "0.2")
+    yield moto_server
+    moto_server.reset()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def byoc(capsys: pytest.CaptureFixture[str]):
+    """Run `byoc ARGS...` in this process; its exit code, stdout and stderr."""
+    from container.cli import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse errors
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def model_tarball(tmp_path: Path) -> Path:
+    """A small gzipped tar standing in for model.tar.gz (moto never opens it)."""
+    import io
+    import tarfile
+
+    path = tmp_path / "model.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        data = b"not a real model"
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return path

@@ -1,4 +1,4 @@
-"""Helpers for the Docker tests: the docker CLI, containers of the image, HTTP on loopback.
+"""Helpers for the Docker tests (tests/docker, tests/local_endpoint): docker, containers, loopback HTTP.
 
 Every container is started on host networking with the server bound to 127.0.0.1 on a free port,
 and labelled so that a session's leftovers (and older sessions' strays) are removed.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -1,0 +1,89 @@
+"""Metrics of a local endpoint, named as CloudWatch names SageMaker's (namespace AWS/SageMaker).
+
+`Counters` is pure bookkeeping, kept by the front per endpoint; `local_metrics(name)` asks a
+running endpoint's front for them (what `byoc metrics --local NAME` and `byoc local metrics NAME`
+print). Latencies are in microseconds, as CloudWatch reports them: ModelLatency is the container's
+own `X-Model-Latency-Us` (its time in the model), OverheadLatency is everything else between the
+front receiving the request and answering it (the container's `X-Overhead-Latency-Us`, the hop to
+the container, and the front's own time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METRIC_NAMES = (
+    "Invocations",
+    "ModelLatency",
+    "OverheadLatency",
+    "Invocation4XXErrors",
+    "Invocation5XXErrors",
+)
+
+
+@dataclass
+class Counters:
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    model_latency_us_total: float = 0.0
+    overhead_latency_us_total: float = 0.0
+    model_latency_us_max: float = 0.0
+    overhead_latency_us_max: float = 0.0
+    timed: int = 0  # invocations with a latency sample (answered by a container)
+
+    def record(self, status: int, model_us: float | None, overhead_us: float | None) -> None:
+        """One invocation: the container's status (or the front's for a failure to reach one)."""
+        self.invocations += 1
+        if 400 <= status < 500:
+            self.errors_4xx += 1
+        elif status >= 500:
+            self.errors_5xx += 1
+        if model_us is not None and overhead_us is not None:
+            self.timed += 1
+            self.model_latency_us_total += model_us
+            self.overhead_latency_us_total += overhead_us
+            self.model_latency_us_max = max(self.model_latency_us_max, model_us)
+            self.overhead_latency_us_max = max(self.overhead_latency_us_max, overhead_us)
+
+    def snapshot(self) -> dict[str, float]:
+        timed = self.timed or 1
+        return {
+            "Invocations": float(self.invocations),
+            "ModelLatency": self.model_latency_us_total / timed if self.timed else 0.0,
+            "OverheadLatency": self.overhead_latency_us_total / timed if self.timed else 0.0,
+            "Invocation4XXErrors": float(self.errors_4xx),
+            "Invocation5XXErrors": float(self.errors_5xx),
+            "ModelLatencyMaximum": self.model_latency_us_max,
+            "OverheadLatencyMaximum": self.overhead_latency_us_max,
+        }
+
+
+def latencies(
+    container_headers: dict[str, str], round_trip_us: float, front_total_us: float
+) -> tuple[float, float]:
+    """(ModelLatency, OverheadLatency) in microseconds for one answered invocation.
+
+    Without the runtime's latency headers (another image), the whole round trip to the container
+    counts as model latency, as CloudWatch's ModelLatency does.
+    """
+    lowered = {key.lower(): value for key, value in container_headers.items()}
+    try:
+        model = float(lowered["x-model-latency-us"])
+        container_overhead = float(lowered.get("x-overhead-latency-us", "0"))
+    except (KeyError, ValueError):
+        return round_trip_us, max(front_total_us - round_trip_us, 0.0)
+    hop = max(round_trip_us - model - container_overhead, 0.0)
+    front_own = max(front_total_us - round_trip_us, 0.0)
+    return model, container_overhead + hop + front_own
+
+
+def local_metrics(name: str) -> dict[str, float]:
+    """The local endpoint's metrics: Invocations, ModelLatency and OverheadLatency (average
+    microseconds), Invocation4XXErrors, Invocation5XXErrors (plus the latency maxima).
+
+    LocalEndpointError when there is no such local endpoint or its front does not answer.
+    """
+    from deploy.local import manager
+
+    return manager.fetch_metrics(name)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from container.process import LOOPBACK, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_TIMEOUT_SECONDS = 180
 
 
 class ThreadServer:
@@ -48,3 +55,40 @@ def runtime_client(url: str):
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
     )
+
+
+class LocalCli:
+    """`byoc local ...` in a subprocess, against a private state home."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {**os.environ, "BYOC_LOCAL_HOME": str(home), "BYOC_LOCAL_HEALTH_INTERVAL": "0.5"}
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT_SECONDS):
+        result = subprocess.run(
+            [sys.executable, "-m", "container.cli", "local", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=ROOT,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"byoc local {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def up(self, name: str, image: str, archive: Path, *extra: str) -> str:
+        """The endpoint's runtime URL (the last line `byoc local up` prints)."""
+        result = self(
+            "up",
+            name,
+            "--image",
+            image,
+            "--model-data",
+            str(archive),
+            "--env",
+            "SAGEMAKER_MODEL_SERVER_WORKERS=1",
+            *extra,
+        )
+        return result.stdout.strip().splitlines()[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,9 +15,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from moto_sagemaker import MotoServer  # noqa: E402
-
-ROLE = "arn:aws:iam::123456789012:role/byoc-test-execution"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byoc-toolkit:test"
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +30,7 @@ def moto_server() -> Iterator[MotoServer]:
 def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     """A clean moto for one test, and the environment that points boto3 at it."""
     moto_server.reset()
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     for name, value in moto_server.env.items():

@@ -15,6 +15,7 @@ in-process `ThreadedMotoServer` serves it on a loopback port):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -241,6 +242,7 @@ class MotoServer:
 
     def __init__(self) -> None:
         install()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     def start(self) -> MotoServer:
@@ -273,3 +275,12 @@ class MotoServer:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         opener.open(request, timeout=10).read()
+
+
+def recover(endpoint_name: str, account: str = "123456789012", region: str = "us-east-1") -> None:
+    """Put a Failed endpoint back InService on its config (a test shortcut, not an AWS behaviour)."""
+    endpoint = sm_models.sagemaker_backends[account][region].endpoints[endpoint_name]
+    with STATE.lock:
+        STATE.pending.pop(endpoint_name, None)
+        endpoint.endpoint_status = "InService"
+        endpoint.failure_reason = None

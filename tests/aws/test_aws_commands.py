@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import moto_sagemaker
 import pytest
+from aws_helpers import IMAGE, ROLE
 from botocore.exceptions import ClientError
-from conftest import IMAGE, ROLE
 
 
 def sm():

@@ -33,9 +33,16 @@ def say(message: str) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     push = commands.add_parser("push", help="build the image and push it to ECR (build_and_push.sh)")
-    push.add_argument("image_name")
-    push.add_argument("tag", nargs="?")
-    push.add_argument("script_args", nargs=argparse.REMAINDER, help="options passed to build_and_push.sh")
+    push.add_argument("image_name", help="the ECR repository name")
+    push.add_argument("tag", nargs="?", help="default: the git commit (and latest)")
+    push.add_argument("--region")
+    push.add_argument("--registry", help="push here instead of ECR's registry host (BYOC_REGISTRY)")
+    push.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE")
+    push.add_argument("--platform", help="default: linux/amd64 on hosts that are not amd64")
+    push.add_argument("--network", help="docker build --network (e.g. host)")
+    push.add_argument("-f", "--file", help="the Dockerfile")
+    push.add_argument("--context", help="the build context")
+    push.add_argument("--no-latest", action="store_true")
     push.set_defaults(run=_guarded(run_push))
 
     upload = commands.add_parser("upload", help="upload model.tar.gz to S3")
@@ -177,9 +184,24 @@ def _wait(aws: Aws, label: str, interpret, timeout: float, endpoint: str) -> wai
 
 def run_push(args: argparse.Namespace) -> int:
     script = ROOT / "build_and_push.sh"
-    command = ["bash", str(script), *[a for a in args.script_args if a != "--"], args.image_name]
-    if args.tag:
-        command.append(args.tag)
+    if not script.is_file():
+        raise UsageError(f"{script} is not there: byoc push runs from a checkout of the project")
+    options: list[str] = []
+    for flag, value in (
+        ("--region", args.region),
+        ("--registry", args.registry),
+        ("--platform", args.platform),
+        ("--network", args.network),
+        ("--file", args.file),
+        ("--context", args.context),
+    ):
+        if value:
+            options += [flag, value]
+    for build_arg in args.build_arg:
+        options += ["--build-arg", build_arg]
+    if args.no_latest:
+        options.append("--no-latest")
+    command = ["bash", str(script), *options, "--", args.image_name, *([args.tag] if args.tag else [])]
     say(f"running {' '.join(command)}")
     return subprocess.run(command, check=False).returncode
 
@@ -639,7 +661,11 @@ def _local_metrics(name: str) -> int:
         from deploy.local.metrics import local_metrics
     except ImportError:
         raise UsageError("local endpoints are not available in this installation (deploy.local)") from None
-    values = local_metrics(name)
+    try:
+        values = local_metrics(name)
+    except RuntimeError as exc:  # LocalEndpointError: no such endpoint, or its front does not answer
+        raise AwsError(f"local endpoint {name}: {exc}") from exc
+    say(f"local endpoint {name} (since it started)")
     rows = [[metric, values.get(metric)] for metric, _s, _u in report.METRICS]
     say(report.table(["metric", "value"], rows))
     return 0

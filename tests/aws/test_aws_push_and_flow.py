@@ -8,7 +8,9 @@ docker-registry with htpasswd user AWS and moto's ECR token as the password.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +19,38 @@ import boto3
 import moto_sagemaker
 import pytest
 from aws_helpers import ECR_PASSWORD, ROLE, in_ci, pushed, run_script, script_env
+from docker_helpers import docker
 from registry import Registry, missing_tools
 
 pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[2]
+PAYLOADS = ROOT / "local_test" / "payloads"
+
+
+class LocalEndpoint:
+    """`byoc local up/down` (the local endpoint, deploy/local) in a subprocess, private state home."""
+
+    def __init__(self, home: Path, name: str) -> None:
+        self.name = name
+        self.env = {**os.environ, "BYOC_LOCAL_HOME": str(home)}
+
+    def _run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "container.cli", "local", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
+        )  # fmt: skip
+
+    def up(self, image: str, archive: Path) -> str:
+        result = self._run(
+            "up", self.name, "--image", image, "--model-data", str(archive),
+            "--env", "SAGEMAKER_MODEL_SERVER_WORKERS=1",
+        )  # fmt: skip
+        assert result.returncode == 0, f"byoc local up failed:\n{result.stdout}{result.stderr}"
+        return result.stdout.strip().splitlines()[-1]
+
+    def down(self) -> None:
+        self._run("down", self.name, timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +73,11 @@ def registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactory) -> 
         yield server
     finally:
         server.stop()
+        # the tags the pushes left in the engine (REGISTRY/NAME:TAG); the layers stay cached
+        listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        tags = [tag for tag in listed if tag.startswith(f"{server.host}/")]
+        if tags:
+            docker("rmi", *tags, check=False)
 
 
 @pytest.fixture
@@ -156,13 +192,20 @@ def _scalable_targets() -> list[dict]:
 
 
 def test_push_deploy_invoke_scale_update_watch_delete(
-    registry: Registry, env_for_script: dict[str, str], model_archive: Path, byoc, tmp_path: Path
+    registry: Registry,
+    env_for_script: dict[str, str],
+    model_archive: Path,
+    byoc,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     endpoint = "byoc-flow"
-    # push
-    result = run_script(
-        "--registry", registry.host, "--network", "host", "byoc-flow", "v1", env=env_for_script
-    )
+    # push, with `byoc push` (which runs build_and_push.sh)
+    result = subprocess.run(
+        [sys.executable, "-m", "container.cli", "push", "byoc-flow", "v1", "--registry", registry.host,
+         "--network", "host"],
+        env=env_for_script, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     image_uri = pushed(result.stdout)["image"]
     assert registry.manifest_digest("byoc-flow", "v1") == pushed(result.stdout)["digest"]
@@ -186,10 +229,35 @@ def test_push_deploy_invoke_scale_update_watch_delete(
     assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://byoc-flow-models/v1/model.tar.gz"
     first_config = described["EndpointConfigName"]
 
-    # invoke (moto's sagemaker-runtime answers canned bytes; it reaches no container)
-    invoked = byoc("invoke", endpoint, "--content-type", "text/csv", "--body", "5.1,3.5,1.4,0.2")
-    assert invoked.code == 0, invoked
-    assert "status: 200" in invoked.out
+    # invoke: the pushed image really serves the model, behind the local endpoint's front (the
+    # SageMaker Runtime API on loopback), which sagemaker-runtime is pointed at
+    local = LocalEndpoint(tmp_path / "local-home", endpoint)
+    try:
+        runtime_url = local.up(image_uri, model_archive)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", runtime_url)
+        monkeypatch.setenv("BYOC_LOCAL_HOME", local.env["BYOC_LOCAL_HOME"])  # for byoc metrics --local
+        rows_file = str(PAYLOADS / "three_rows.csv")
+        invoked = byoc(
+            "invoke", endpoint, "--content-type", "text/csv", "--file", rows_file, "--accept", "text/csv"
+        )
+        assert invoked.code == 0, invoked
+        assert "status: 200" in invoked.out and "content-type: text/csv" in invoked.out
+        predictions = [line.split(",")[0] for line in invoked.out.split("\n\n", 1)[1].splitlines()]
+        assert [int(float(p)) for p in predictions] == [0, 1, 2]
+        refused = byoc(
+            "invoke", endpoint, "--content-type", "text/csv", "--file", str(PAYLOADS / "wrong_width.csv")
+        )
+        assert refused.code == 1
+        assert "ModelError: the container answered 400" in refused.err
+        assert "wrong_feature_count" in refused.err
+        local_metrics = byoc("metrics", "--local", endpoint)
+        assert local_metrics.code == 0, local_metrics
+        rows = {line.split()[0]: line.split()[1:] for line in local_metrics.out.splitlines() if line.strip()}
+        assert rows["Invocations"] == ["2"]
+        assert rows["Invocation4XXErrors"] == ["1"]
+    finally:
+        local.down()
+        monkeypatch.delenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", raising=False)
 
     # autoscale
     assert byoc("autoscale", endpoint, "--min", "1", "--max", "3", "--target-invocations", "100").code == 0

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy import names, plan, report, waiters
 from deploy.sagemaker_ops import Aws, AwsError, error_code, error_message
@@ -164,6 +164,16 @@ def _guarded(command):
         except ClientError as exc:
             print(f"byoc {args.command}: {error_message(exc)}", file=sys.stderr)
             return 1
+        except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
+            print(f"byoc {args.command}: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(
+                f"\nbyoc {args.command}: interrupted; whatever AWS was doing carries on "
+                "(`byoc status` shows where it is)",
+                file=sys.stderr,
+            )
+            return 130
 
     return run
 
@@ -348,6 +358,11 @@ def run_update(args: argparse.Namespace) -> int:
     current = aws.describe_endpoint(endpoint)
     if current is None:
         raise UsageError(f"endpoint {endpoint} does not exist; `byoc deploy` creates it")
+    if current["EndpointStatus"] == "Failed":
+        raise UsageError(
+            f"endpoint {endpoint} is Failed ({current.get('FailureReason') or 'no reason given'}); SageMaker "
+            f"cannot update a Failed endpoint: `byoc delete {endpoint}`, then `byoc deploy` again"
+        )
     if current["EndpointStatus"] != "InService":
         raise UsageError(f"endpoint {endpoint} is {current['EndpointStatus']}; an update needs it InService")
     old_config_name = current["EndpointConfigName"]

@@ -11,6 +11,8 @@ in-process `ThreadedMotoServer` serves it on a loopback port):
   FailureReason. Per endpoint, `script(name, create=..., update=...)` chooses the outcome.
 * a duplicate CreateModel / CreateEndpointConfig / CreateEndpoint overwrote silently: now a
   ValidationException, as AWS answers.
+* Application Auto Scaling took SageMaker targets for endpoints that do not exist, and policies
+  without a target: both refused now. Deleting an endpoint deregisters its targets, as in AWS.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.applicationautoscaling.exceptions import AWSValidationException
+from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.core.responses import ActionResult
 from moto.sagemaker import models as sm_models
 from moto.sagemaker.exceptions import ValidationError
@@ -219,6 +222,37 @@ def _update_endpoint_response(self) -> ActionResult:
     return ActionResult({"EndpointArn": arn})
 
 
+_original_register = ApplicationAutoscalingBackend.register_scalable_target
+_original_put_policy = ApplicationAutoscalingBackend.put_scaling_policy
+
+
+def register_scalable_target(self, namespace: str, r_id: str, dimension: str, *args, **kwargs):
+    """As AWS: a SageMaker target must name an existing endpoint's variant (moto took anything)."""
+    if namespace == "sagemaker":
+        _, endpoint_name, _, variant = ([*r_id.split("/"), "", "", "", ""])[:4]
+        endpoint = sm_models.sagemaker_backends[self.account_id][self.region_name].endpoints.get(
+            endpoint_name
+        )
+        variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
+        if variant not in variants:
+            raise AWSValidationException(f"The endpoint or variant of resource {r_id} does not exist.")
+    return _original_register(self, namespace, r_id, dimension, *args, **kwargs)
+
+
+def put_scaling_policy(
+    self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs
+):
+    """As AWS: a policy needs its scalable target registered first (moto took policies without one)."""
+    if not self._scalable_target_exists(resource_id, scalable_dimension):
+        raise AWSValidationException(
+            f"No scalable target registered for service namespace: {service_namespace}, resource ID: "
+            f"{resource_id}, scalable dimension: {scalable_dimension}"
+        )
+    return _original_put_policy(
+        self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs
+    )
+
+
 _PATCHED = False
 
 
@@ -234,6 +268,8 @@ def install() -> None:
     Backend.delete_endpoint = delete_endpoint
     Backend.update_endpoint = update_endpoint
     SageMakerResponse.update_endpoint = _update_endpoint_response
+    ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
+    ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
     _PATCHED = True
 
 

@@ -50,6 +50,48 @@ def test_moto_refuses_duplicates_and_models_transitions(aws) -> None:
         client.update_endpoint(EndpointName="e1", EndpointConfigName="c1")
 
 
+def test_moto_auto_scaling_checks_the_endpoint_and_the_target(aws) -> None:
+    autoscaling = boto3.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/nope/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    with pytest.raises(ClientError, match="does not exist"):
+        autoscaling.register_scalable_target(**target, MinCapacity=1, MaxCapacity=2)
+    with pytest.raises(ClientError, match="No scalable target"):
+        autoscaling.put_scaling_policy(
+            PolicyName="p",
+            **target,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": 1.0,
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                },
+            },
+        )
+
+
+def test_errors_without_credentials_or_on_a_failed_endpoint_are_messages(
+    aws, byoc, model_tarball, monkeypatch
+) -> None:
+    moto_sagemaker.script("ep-f", create="fail", reason="boom")
+    assert deploy(byoc, "ep-f", str(model_tarball)).code == 1
+    refused = byoc("update", "ep-f", "--model-data", str(model_tarball))
+    assert (
+        refused.code == 2
+        and "cannot update a Failed endpoint" in refused.err
+        and "byoc delete ep-f" in refused.err
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    no_credentials = byoc("status", "ep-f")
+    assert no_credentials.code == 1 and "credentials" in no_credentials.err.lower()
+    assert "Traceback" not in no_credentials.err
+
+
 # --- upload and deploy ---------------------------------------------------------------------------------
 
 
@@ -92,6 +134,13 @@ def test_deploy_waits_until_in_service(aws, byoc, model_tarball) -> None:
 
     again = deploy(byoc, "ep-deploy", str(model_tarball))
     assert again.code == 2 and "already exists" in again.err
+    # --update turns it into `byoc update`: a new model and config, InService on the new config
+    updated = deploy(byoc, "ep-deploy", str(model_tarball), "--update", "--instance-type", "ml.c5.large")
+    assert updated.code == 0, updated
+    now = sm().describe_endpoint(EndpointName="ep-deploy")
+    assert now["EndpointConfigName"] != described["EndpointConfigName"]
+    new_config = sm().describe_endpoint_config(EndpointConfigName=now["EndpointConfigName"])
+    assert new_config["ProductionVariants"][0]["InstanceType"] == "ml.c5.large"
 
 
 def test_deploy_serverless_with_an_s3_model_and_no_wait(aws, byoc, model_tarball) -> None:

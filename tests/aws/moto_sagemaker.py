@@ -54,6 +54,8 @@ class _Pending:
 @dataclass
 class _State:
     scripts: dict[str, Script] = field(default_factory=dict)
+    # what the last UpdateEndpoint of each endpoint asked for (DeploymentConfig), for assertions
+    deployment_configs: dict[str, dict | None] = field(default_factory=dict)
     pending: dict[str, _Pending] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -71,6 +73,7 @@ def reset() -> None:
     with STATE.lock:
         STATE.scripts.clear()
         STATE.pending.clear()
+        STATE.deployment_configs.clear()
 
 
 def _script(endpoint: str) -> Script:
@@ -215,6 +218,8 @@ def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
 
 
 def _update_endpoint_response(self) -> ActionResult:
+    with STATE.lock:
+        STATE.deployment_configs[self._get_param("EndpointName")] = self._get_param("DeploymentConfig")
     arn = self.sagemaker_backend.update_endpoint(
         endpoint_name=self._get_param("EndpointName"),
         endpoint_config_name=self._get_param("EndpointConfigName"),

@@ -221,6 +221,7 @@ def test_update_success_replaces_and_removes_the_old_config_and_model(aws, byoc,
     result = byoc("update", "ep-up", "--model-data", str(model_tarball), "--env", "B=2")
     assert result.code == 0, result
     assert "Updating" in result.err
+    assert moto_sagemaker.STATE.deployment_configs["ep-up"] is None  # all at once: SageMaker's default
     new_config, new_model = _current("ep-up")
     assert new_config != old_config
     model = sm().describe_model(ModelName=new_model)
@@ -250,6 +251,10 @@ def test_update_rolled_back_is_a_failure(aws, byoc, model_tarball) -> None:
     assert result.code == 1
     assert "rolled back" in result.err and "alarm ep-rb-5xx went into ALARM" in result.err
     assert sm().describe_endpoint(EndpointName="ep-rb")["EndpointStatus"] == "InService"
+    sent = moto_sagemaker.STATE.deployment_configs["ep-rb"]
+    routing = sent["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY" and routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 10}
+    assert sent["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "ep-rb-5xx"}]}
     assert _current("ep-rb") == before
     # the unused new config and model are removed; the old ones stay
     assert [c["EndpointConfigName"] for c in sm().list_endpoint_configs()["EndpointConfigs"]] == [before[0]]

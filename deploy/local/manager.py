@@ -337,6 +337,7 @@ class Manager:
         drain_timeout: float = 60,
     ) -> EndpointState:
         """Blue/green: new instances, healthy, take the traffic; the old ones drain and stop."""
+        self._check_name(name)
         with self.store.lock(name):
             state = self._load(name)
             if self._status(state) is None:
@@ -404,6 +405,7 @@ class Manager:
             return state
 
     def down(self, name: str) -> None:
+        self._load(name)  # a clear error, before any lock file is made, when there is no such endpoint
         with self.store.lock(name):
             state = self._load(name)
             self.say(f"stopping {name}: front pid {state.front_pid}, {len(state.instances)} container(s)")

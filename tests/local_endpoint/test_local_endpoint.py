@@ -141,10 +141,15 @@ def test_metrics_count_invocations_latencies_and_errors(local_cli: LocalCli, sam
 
 
 def test_two_instances_share_traffic_and_survive_one_being_killed(
-    local_cli: LocalCli, image: str, model_archive: Path
+    local_cli: LocalCli, image: str, model_archive: Path, sample: str
 ) -> None:
     url = local_cli.up("pair", image, model_archive, "--instances", "2")
     try:
+        # Two endpoints at once, each on its own front and ports; each front knows only its own.
+        assert url != sample
+        assert {"pair", "sample"} <= {row["name"] for row in json.loads(local_cli("ls", "--json").stdout)}
+        with pytest.raises(runtime_client(url).exceptions.ValidationError):
+            runtime_client(url).invoke_endpoint(EndpointName="sample", ContentType="text/csv", Body="1,2,3,4")
         client = runtime_client(url)
         for _ in range(10):
             client.invoke_endpoint(EndpointName="pair", ContentType="text/csv", Body="5.1,3.5,1.4,0.2")
@@ -274,3 +279,48 @@ def test_ctrl_c_during_up_removes_everything(local_cli: LocalCli, image: str, mo
     assert labelled == []
     assert not (local_cli.home / "interrupted").exists()
     assert not (local_cli.home / "interrupted.json").exists()
+
+
+def test_ctrl_c_during_update_keeps_the_old_instances_serving(
+    local_cli: LocalCli, image: str, model_archive: Path, v2_archive: Path
+) -> None:
+    url = local_cli.up("kept", image, model_archive)
+    try:
+        old = [instance["id"] for instance in status(url)["instances"]]
+        command = [sys.executable, "-m", "container.cli", "local", "update", "kept"]
+        command += ["--model-data", str(v2_archive)]
+        process = subprocess.Popen(
+            command,
+            env=local_cli.env,
+            cwd=local_cli.home,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stderr is not None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # until the new container is running
+                line = process.stderr.readline()
+                if "started instance 1/1" in line or not line:
+                    break
+            process.send_signal(signal.SIGINT)
+            _, rest = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 130, rest
+        assert [instance["id"] for instance in status(url)["instances"]] == old
+        labelled = docker(
+            "ps", "-a", "-q", "--no-trunc", "--filter", "label=byoc-local.endpoint=kept"
+        ).stdout.split()
+        assert labelled == old
+        assert not (local_cli.home / "kept" / "models" / "gen-2").exists()
+        response = runtime_client(url).invoke_endpoint(
+            EndpointName="kept", ContentType="text/csv", Body="5.1,3.5,1.4,0.2"
+        )
+        assert "model" not in json.loads(response["Body"].read())  # still the first model
+        listed = json.loads(local_cli("ls", "--json").stdout)
+        assert next(row for row in listed if row["name"] == "kept")["status"] == "InService"
+    finally:
+        local_cli("down", "kept", check=False)

@@ -20,7 +20,7 @@ import moto_sagemaker
 import pytest
 from aws_helpers import ECR_PASSWORD, ROLE, in_ci, pushed, run_script, script_env
 from docker_helpers import docker
-from registry import Registry, missing_tools
+from registry_server import Registry, missing_tools
 
 pytestmark = pytest.mark.docker
 

@@ -8,6 +8,7 @@ share its memory; each worker then only warms it up. Otherwise each worker loads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -73,6 +74,7 @@ class InferenceService:
         self.load_seconds: float | None = None
         self.preloaded = False
         self._runner: ModelRunner | None = None
+        self._settled: asyncio.Event | None = None  # set when this worker's load ends, either way
         predict_fn = handler.predict_fn
         self.batching = bool(
             config.batching
@@ -101,11 +103,16 @@ class InferenceService:
             max_batch_size=self.config.max_batch_size if self.batching else 1,
             max_batch_delay=self.config.max_batch_delay_seconds,
         )
+        self._settled = asyncio.Event()
         if self.state is State.FAILED:
+            self._settled.set()
             return
         steps = self._warm_up if self.preloaded else self._load
         self.state = State.LOADING
-        await self._runner.call(self._load_or_fail, steps, timeout=None)
+        try:
+            await self._runner.call(self._load_or_fail, steps, timeout=None)
+        finally:
+            self._settled.set()
         if self.state is State.READY:
             origin = "loaded once by the main process" if self.preloaded else "loaded by this worker"
             log.info("worker ready: model %s", origin)
@@ -196,6 +203,12 @@ class InferenceService:
         self, body: bytes, headers: Mapping[str, str], accept: str, request_id: str
     ) -> tuple[pipeline.Outcome, Context]:
         health = self.health()
+        if health.state is State.LOADING and self._settled is not None:
+            # This worker is still loading while a sibling may already answer /ping with 200: wait
+            # for the load (within the request's deadline) rather than fail a request sent on time.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), self.config.timeout_seconds)
+            health = self.health()
         if not health.ready:
             raise ModelNotReady(health.reason, state=health.state.value)
         assert self._runner is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -76,12 +77,14 @@ def predict_fn(data, model):
 def test_ping_is_503_while_the_model_loads_and_warms_up(tmp_path: Path, model_file: Path) -> None:
     gates = Gates(tmp_path / "gates")
     model_dir = make_model_dir(tmp_path, model_file, {"inference.py": SLOW_LOADER})
-    with serving(model_dir, env=gates.env, ready=False) as server, client(server) as http:
+    env = {**gates.env, "SAGEMAKER_MODEL_SERVER_TIMEOUT": "1"}
+    with serving(model_dir, env=env, ready=False) as server, client(server) as http:
         gates.wait_started("model_fn")
         for _ in range(3):  # not a one-off: it stays 503 for as long as model_fn runs
             body = error_body(http.get("/ping"), 503, "model_loading")
             assert body["state"] == "loading"
             assert "loading" in body["message"]
+        # A request waits for the load up to its deadline, then gets the 503 with the reason.
         body = error_body(
             http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"}), 503
         )
@@ -102,6 +105,26 @@ def test_ping_is_503_while_the_model_loads_and_warms_up(tmp_path: Path, model_fi
         response = http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
         assert response.status_code == 200
         assert response.json()["predictions"] == [0, 2]
+
+
+def test_a_request_sent_during_the_load_waits_for_it_and_succeeds(tmp_path: Path, model_file: Path) -> None:
+    # With several workers, one may answer /ping with 200 while another still loads: a request that
+    # reaches the loading one must not fail for it.
+    gates = Gates(tmp_path / "gates")
+    model_dir = make_model_dir(tmp_path, model_file, {"inference.py": SLOW_LOADER})
+    with serving(model_dir, env=gates.env, ready=False) as server, client(server) as http:
+        gates.wait_started("model_fn")
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(
+                http.post, "/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"}
+            )
+            wait_until(lambda: "byoc_invocations_in_flight 1.0" in http.get("/metrics").text, "the request")
+            assert not pending.done()
+            gates.open("model_fn")
+            gates.open("warmup")
+            response = pending.result()
+    assert response.status_code == 200
+    assert response.json()["predictions"] == [0, 2]
 
 
 def test_a_failed_load_keeps_the_server_up_and_ping_says_why(tmp_path: Path, model_file: Path) -> None:

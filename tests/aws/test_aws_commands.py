@@ -441,3 +441,16 @@ def test_delete_everything_and_idempotently(aws, byoc, model_tarball) -> None:
     assert scaling_targets("ep-del") == []
     again = byoc("delete", "ep-del", "--yes")
     assert again.code == 0 and "nothing to delete" in again.out
+
+
+def test_delete_asks_on_a_terminal(aws, byoc, model_tarball, monkeypatch) -> None:
+    assert deploy(byoc, "ep-ask", str(model_tarball)).code == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    answers = iter(["no", "ep-ask"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    kept = byoc("delete", "ep-ask")
+    assert kept.code == 1 and "not deleted" in kept.out
+    assert sm().describe_endpoint(EndpointName="ep-ask")["EndpointStatus"] == "InService"
+    deleted = byoc("delete", "ep-ask")
+    assert deleted.code == 0 and "deleted endpoint ep-ask" in deleted.out
+    assert sm().list_endpoints()["Endpoints"] == []

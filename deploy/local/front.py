@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -58,8 +58,13 @@ class Front:
         *,
         health_interval: float = 1.0,
         invocation_timeout: float = INVOCATION_TIMEOUT_SECONDS,
+        state_path: Path | None = None,
     ) -> None:
         self.name = name
+        # The endpoint's state file: when it is gone (its home was deleted), nothing can stop this
+        # front any more, so it stops itself (`on_orphaned`, set by main to end the server).
+        self.state_path = state_path
+        self.on_orphaned: Callable[[], None] | None = None
         self.token = token
         self.pool = Pool.of(instances)
         self.counters = Counters()
@@ -120,6 +125,10 @@ class Front:
     async def health_loop(self) -> None:
         while True:
             await asyncio.sleep(self.health_interval)
+            if self.state_path is not None and not self.state_path.exists() and self.on_orphaned:
+                log.warning("%s is gone: the front of %s stops", self.state_path, self.name)
+                self.on_orphaned()
+                return
             try:
                 await self.check_all()
             except Exception:  # the loop must outlive any one bad check
@@ -264,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         state.token,
         [Instance(id=record.container, url=record.url) for record in state.instances],
         health_interval=float(os.environ.get(HEALTH_INTERVAL_ENV, "1") or 1),
+        state_path=args.state.resolve(),
     )
     config = uvicorn.Config(
         front.app(),
@@ -275,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
     )
     log.warning("front of %s listening on 127.0.0.1:%d (pid %d)", state.name, state.port, os.getpid())
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+
+    def orphaned() -> None:
+        server.should_exit = True
+
+    front.on_orphaned = orphaned
+    server.run()
     return 0
 
 

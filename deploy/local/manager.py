@@ -382,7 +382,10 @@ class Manager:
             except BaseException:
                 with uninterruptible():
                     self.say("update abandoned: removing the new instances; the old ones keep serving")
-                    docker.remove([r.container for r in new_records])
+                    # By label too: an interrupt may come between `docker run` and the record.
+                    new_containers = {r.container for r in new_records}
+                    new_containers.update(docker.labelled(self._labels(name, generation)))
+                    docker.remove(sorted(new_containers))
                     if Path(state.model_dir) == new_dir:
                         shutil.rmtree(new_dir, ignore_errors=True)
                     self.store.save(EndpointState.from_dict(old_state))

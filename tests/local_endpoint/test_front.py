@@ -219,3 +219,19 @@ def test_blue_green_swap_under_load_fails_no_request() -> None:
     assert failures == []
     assert answers[-1] == "green"
     assert {"c0", "c1"} <= set(answers[:5])
+
+
+def test_a_front_whose_state_file_is_gone_stops_itself(tmp_path) -> None:
+    state = tmp_path / "ep.json"
+    state.write_text("{}")
+    stopped = threading.Event()
+    front = Front("ep", "secret", [], health_interval=0.05, state_path=state)
+    front.on_orphaned = stopped.set
+    server = ThreadServer(front.app()).start()
+    try:
+        time.sleep(0.2)
+        assert not stopped.is_set()
+        state.unlink()
+        assert stopped.wait(5)
+    finally:
+        server.stop()

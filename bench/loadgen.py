@@ -90,7 +90,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def sample_headers(
+def collect_headers(
     port: int,
     path: str,
     body: bytes,
@@ -99,11 +99,10 @@ def sample_headers(
     max_requests: int,
     max_seconds: float,
 ) -> dict[str, Any]:
-    """Sequential requests on one keep-alive connection; the server's own split of its time."""
+    """Sequential requests on one keep-alive connection; the server's own split of its time (raw)."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
     headers = {"Content-Type": content_type, "Accept": accept}
-    overhead, model, client_total, client_minus_model = [], [], [], []
-    failures = 0
+    collected: dict[str, Any] = {"overhead": [], "model": [], "client_total": [], "failures": 0}
     deadline = time.monotonic() + max_seconds
     try:
         for _ in range(max_requests):
@@ -114,25 +113,35 @@ def sample_headers(
             response = connection.getresponse()
             response.read()
             elapsed_us = (time.perf_counter() - started) * 1e6
-            if response.status != 200:
-                failures += 1
-                continue
             model_us = response.getheader("X-Model-Latency-Us")
             overhead_us = response.getheader("X-Overhead-Latency-Us")
-            if model_us is None or overhead_us is None:
-                failures += 1
+            if response.status != 200 or model_us is None or overhead_us is None:
+                collected["failures"] += 1
                 continue
-            model.append(float(model_us))
-            overhead.append(float(overhead_us))
-            client_total.append(elapsed_us)
-            client_minus_model.append(elapsed_us - float(model_us))
+            collected["model"].append(float(model_us))
+            collected["overhead"].append(float(overhead_us))
+            collected["client_total"].append(elapsed_us)
     finally:
         connection.close()
+    return collected
+
+
+def merge_headers(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {"overhead": [], "model": [], "client_total": [], "failures": 0}
+    for part in parts:
+        for key in ("overhead", "model", "client_total"):
+            merged[key].extend(part[key])
+        merged["failures"] += part["failures"]
+    return merged
+
+
+def summarize_headers(collected: dict[str, Any]) -> dict[str, Any]:
+    minus_model = [t - m for t, m in zip(collected["client_total"], collected["model"], strict=True)]
     return {
-        "samples": len(overhead),
-        "failures": failures,
-        "overhead_us": _percentiles(overhead),
-        "model_us": _percentiles(model),
-        "client_total_us": _percentiles(client_total),
-        "client_total_minus_model_us": _percentiles(client_minus_model),
+        "samples": len(collected["overhead"]),
+        "failures": collected["failures"],
+        "overhead_us": _percentiles(collected["overhead"]),
+        "model_us": _percentiles(collected["model"]),
+        "client_total_us": _percentiles(collected["client_total"]),
+        "client_total_minus_model_us": _percentiles(minus_model),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -251,3 +252,60 @@ class Supervisor:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --- other work on the machine -----------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all CPUs have spent running processes (user, nice, system) or stolen by the host.
+
+    Interrupt and softirq time is left out: the kernel charges loopback TCP processing there, not
+    to the processes that caused it, and here that is mostly the benchmark's own traffic.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, steal = fields[0], fields[1], fields[2], fields[7]
+    return (user + nice + system + steal) / _TICKS
+
+
+def _tree_cpu_s(root: int) -> float:
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def _own_cpu_s() -> float:
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+class ForeignCpu:
+    """How busy the machine was with work other than the server, wrk and the harness.
+
+    snapshot() before a measurement, share() after it: the fraction of all CPUs used by other
+    processes meanwhile. Other work competes with the server for the same two cores, so a point
+    measured beside it is not comparable.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.snapshot()
+
+    def snapshot(self) -> None:
+        self._at = (time.monotonic(), _machine_busy_s(), _tree_cpu_s(self.server_pid), _own_cpu_s())
+
+    def share(self) -> float:
+        now = (time.monotonic(), _machine_busy_s(), _tree_cpu_s(self.server_pid), _own_cpu_s())
+        wall = now[0] - self._at[0]
+        if wall <= 0:
+            return 0.0
+        other = (now[1] - self._at[1]) - (now[2] - self._at[2]) - (now[3] - self._at[3])
+        return max(other, 0.0) / (wall * (os.cpu_count() or 1))

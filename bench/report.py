@@ -202,6 +202,8 @@ def results_table(results: dict[str, Any]) -> str:
                     cells += ["-", "-"]
                     continue
                 errors = f" ({point['error_count']} errors)" if point["error_count"] else ""
+                noisy = point.get("other_cpu_share", 0) > results["settings"].get("noisy_limit", 1)
+                errors += f" (noisy: {point['other_cpu_share']:.0%})" if noisy else ""
                 cells += [
                     _rps(point["requests_per_s"]) + errors,
                     f"{_ms(point['p50_ms'])} / {_ms(point['p99_ms'])}",
@@ -212,9 +214,9 @@ def results_table(results: dict[str, Any]) -> str:
 
 def startup_table(results: dict[str, Any]) -> str:
     lines = [
-        "| server | workers | /ping 200 (s) | first prediction (s) | processes | RSS idle / after load (MiB) "
-        "| PSS idle / after load (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| server | workers | /ping 200 (s) | first prediction (s) | 503s after ready | processes "
+        "| RSS idle / after load (MiB) | PSS idle / after load (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for server in results["servers"]:
         cold = server.get("cold_start") or {}
@@ -223,6 +225,7 @@ def startup_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {server['label']} | {server['workers']} | {cold.get('ping_s', '-')} | "
             f"{cold.get('first_prediction_s', '-')} | "
+            f"{(server.get('answers') or {}).get('not_ready_after_ping', '-')} | "
             f"{loaded.get('processes', idle.get('processes', '-'))} | "
             f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')} | {idle.get('pss_mib', '-')} / "
             f"{loaded.get('pss_mib', '-')} |"
@@ -279,7 +282,9 @@ def machine_line(results: dict[str, Any]) -> str:
     return (
         f"{m['cpus']} x {m['cpu']}, {m['memory_gib']} GiB, {m['os']} (kernel {m['kernel']}), "
         f"Python {m['python']}, "
-        f"{m['wrk']}, {m['java'] or 'no Java'}; {m['note']}. Runtime measured: commit {m.get('runtime', '?')}"
+        f"{m['wrk']}, {m['java'] or 'no Java'}; {m['note']}; 1-minute load average "
+        f"{m.get('load_average_at_start', 0):.2f} at start, {m.get('load_average_at_end', 0):.2f} at end. "
+        f"Runtime measured: commit {m.get('runtime', '?')}"
     )
 
 
@@ -309,6 +314,8 @@ def markdown(results: dict[str, Any]) -> str:
         + ".\n",
         "![throughput and latency against concurrency](latest.png)\n",
         "## Throughput and latency\n",
+        '"noisy: N%": other processes on the machine used N% of its CPUs during that point, even on the '
+        f"quietest of up to {s.get('noisy_retries', 0) + 1} attempts.\n",
         results_table(results),
         "## Targets\n",
         targets_table(results["targets"]),
@@ -333,3 +340,59 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     parts += ["## How each server was started\n", commands_section(results)]
     return "\n".join(parts)
+
+
+def readme_section(results: dict[str, Any], results_path: str = "bench/results") -> str:
+    """The README's Performance section for a run (printed by `python -m bench.report JSON`)."""
+    s = results["settings"]
+    return "\n".join(
+        [
+            "## Performance\n",
+            "`make bench` measures this server against AWS's serving stacks and MLServer on one machine "
+            "(`bench/`, about 15-25 minutes). It installs `wrk` (apt-get) and Java if they are missing, "
+            "creates a pinned virtualenv per baseline under `bench/.cache/venvs` (logged to "
+            f"`{results_path}/raw/install.log`), starts each server on a loopback port with the same model "
+            "(LogisticRegression, 20 features, every server answering predictions and probabilities) and "
+            "the same rows, and drives it with wrk at 1, 8 and 64 connections with 1-row CSV, 1-row JSON "
+            "and 100-row CSV requests. It also measures cold start, memory, the server's own overhead at "
+            "one connection (from the `X-Overhead-Latency-Us` header) and the memory an extra worker "
+            f"costs with a {s.get('memory_model_mb', 256)} MB model, and checks the targets below. "
+            f"Results: `{results_path}/latest.md` (every table), `latest.json`, `latest.png`. "
+            '`make bench BENCH_ARGS=--quick` is a one-minute smoke run; `BENCH_ARGS="--servers '
+            'byoc-default,mms"` picks servers (`.venv/bin/python -m bench --help`). Points measured while '
+            "other processes used more than 10 % of the CPUs are measured again (within a budget) and "
+            "marked noisy otherwise.\n",
+            f"Latest run, {results['generated_at']}: {machine_line(results)}.\n",
+            f"![throughput and p50/p99 latency against concurrency]({results_path}/latest.png)\n",
+            results_table(results),
+            targets_table(results["targets"]),
+            f"How each server was started (exact commands and versions in `{results_path}/latest.md`):\n",
+            commands_summary(results),
+        ]
+    )
+
+
+def commands_summary(results: dict[str, Any]) -> str:
+    lines = []
+    for server in results["servers"]:
+        first_note = server["notes"][0] if server.get("notes") else ""
+        lines.append(
+            f"- {server['label']}: `{server['command'].split('  #')[0]}`; workers {server['workers']}. "
+            f"{first_note}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    # python -m bench.report RESULTS.json [--readme]: rewrite the markdown next to the JSON from it,
+    # or print the README's Performance section.
+    import json
+    import sys
+    from pathlib import Path
+
+    source = Path(sys.argv[1])
+    loaded = json.loads(source.read_text())
+    if "--readme" in sys.argv[2:]:
+        print(readme_section(loaded))
+    else:
+        source.with_suffix(".md").write_text(markdown(loaded))

@@ -66,6 +66,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     deploy.add_argument("--data-capture", metavar="S3_URI", help="capture requests and responses here")
     deploy.add_argument("--data-capture-percent", type=int, default=100)
     deploy.add_argument("--update", action="store_true", help="update the endpoint if it exists")
+    deploy.add_argument(
+        "--skip-image-check", action="store_true", help="do not ask ECR whether the image exists"
+    )
     _model_options(deploy)
     _wait_options(deploy)
     _common(deploy)
@@ -110,6 +113,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--traffic-wait", type=int, default=300, help="seconds between traffic shifts")
     update.add_argument("--rollback-alarm", action="append", default=[], help="CloudWatch alarm name")
     update.add_argument("--keep-old", action="store_true", help="keep the old model and endpoint config")
+    update.add_argument(
+        "--skip-image-check", action="store_true", help="do not ask ECR whether the image exists"
+    )
     _model_options(update)
     _wait_options(update)
     _common(update)
@@ -276,6 +282,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             )
         return run_update(_as_update(args))
 
+    _check_image(aws, args.image, args.skip_image_check)
     model_name = names.generate_name(endpoint, "m")
     config_name = names.generate_name(endpoint, "c")
     model_data = _model_data(aws, args.model_data, endpoint, model_name, args.bucket)
@@ -314,6 +321,26 @@ def run_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_image(aws: Aws, uri: str, skip: bool) -> None:
+    """Refuse, before anything is created, an image SageMaker could not pull: it would fail the
+    endpoint only after many minutes. Images outside ECR get a note (SageMaker pulls from ECR, or
+    from a private registry reached through a VPC)."""
+    if skip:
+        return
+    image = names.parse_ecr_image(uri)
+    if image is None:
+        say(f"note: {uri} is not an ECR image; SageMaker pulls from ECR (or a private registry in your VPC)")
+        return
+    if image["region"] != aws.region:
+        raise UsageError(
+            f"--image {uri} is in ECR of {image['region']}, the endpoint in {aws.region}: SageMaker pulls "
+            "from ECR of its own region (push there with build_and_push.sh --region)"
+        )
+    problem = aws.image_problem(image)
+    if problem:
+        raise UsageError(f"--image {uri}: ECR has no such image ({problem}); --skip-image-check to go on")
+
+
 def _as_update(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(
         command="update",
@@ -328,6 +355,7 @@ def _as_update(args: argparse.Namespace) -> argparse.Namespace:
         traffic_wait=300,
         rollback_alarm=[],
         keep_old=False,
+        skip_image_check=args.skip_image_check,
         env=args.env,
         bucket=args.bucket,
         no_wait=args.no_wait,
@@ -394,6 +422,8 @@ def run_update(args: argparse.Namespace) -> int:
     if not image or not role:
         raise UsageError(f"the current model {old_model_name} is gone: pass --image and --role")
     merged_env = {**old_container.get("Environment", {}), **env}
+    if args.image:
+        _check_image(aws, image, args.skip_image_check)
 
     model_name = names.generate_name(endpoint, "m")
     config_name = names.generate_name(endpoint, "c")

@@ -71,3 +71,15 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not match:
         raise ValueError(f"{uri!r} is not an S3 URI (s3://bucket/key)")
     return match.group(1), match.group(2)
+
+
+ECR_IMAGE = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+def parse_ecr_image(uri: str) -> dict[str, str | None] | None:
+    """{"account", "region", "repository", "tag", "digest"} of an ECR image URI; None for others."""
+    match = ECR_IMAGE.fullmatch(uri)
+    return match.groupdict() if match else None

@@ -101,6 +101,23 @@ class Aws:
             raise AwsError(f"{uri}: {error_message(exc)}") from exc
         return True
 
+    # --- ECR -------------------------------------------------------------------------------------------
+
+    def image_problem(self, image: dict) -> str | None:
+        """Why SageMaker could not pull this ECR image (None when ECR has it, or cannot say)."""
+        image_id = (
+            {"imageDigest": image["digest"]} if image["digest"] else {"imageTag": image["tag"] or "latest"}
+        )
+        try:
+            self.client("ecr").describe_images(
+                registryId=image["account"], repositoryName=image["repository"], imageIds=[image_id]
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
+                return error_message(exc)
+            return None  # no permission to look: SageMaker's role may still pull it
+        return None
+
     # --- SageMaker ---------------------------------------------------------------------------------
 
     def call(self, operation: str, **kwargs):

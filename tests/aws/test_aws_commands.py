@@ -11,6 +11,15 @@ from aws_helpers import IMAGE, ROLE
 from botocore.exceptions import ClientError
 
 
+@pytest.fixture(autouse=True)
+def ecr_image(aws) -> None:
+    """IMAGE exists in moto's ECR, as it does once build_and_push.sh pushed it."""
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="byoc-toolkit")
+    manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
+    ecr.put_image(repositoryName="byoc-toolkit", imageManifest=manifest, imageTag="test")
+
+
 def sm():
     return boto3.client("sagemaker")
 
@@ -263,7 +272,7 @@ def test_update_rolled_back_is_a_failure(aws, byoc, model_tarball) -> None:
 def test_update_failed_is_a_failure(aws, byoc, model_tarball) -> None:
     assert deploy(byoc, "ep-uf", str(model_tarball)).code == 0
     moto_sagemaker.script("ep-uf", update="fail", reason="could not pull the image")
-    result = byoc("update", "ep-uf", "--model-data", str(model_tarball), "--image", IMAGE + "-nope")
+    result = byoc("update", "ep-uf", "--model-data", str(model_tarball), "--image", IMAGE)
     assert result.code == 1
     assert "Failed: could not pull the image" in result.err
 
@@ -454,3 +463,26 @@ def test_delete_asks_on_a_terminal(aws, byoc, model_tarball, monkeypatch) -> Non
     deleted = byoc("delete", "ep-ask")
     assert deleted.code == 0 and "deleted endpoint ep-ask" in deleted.out
     assert sm().list_endpoints()["Endpoints"] == []
+
+
+def test_images_sagemaker_could_not_pull_are_refused_up_front(aws, byoc, model_tarball) -> None:
+    missing = byoc(
+        "deploy", "ep-img", "--image", IMAGE + "-nope", "--model-data", str(model_tarball), "--role", ROLE
+    )
+    assert missing.code == 2 and "ECR has no such image" in missing.err
+    elsewhere = IMAGE.replace("us-east-1", "eu-west-1")
+    other_region = byoc(
+        "deploy", "ep-img", "--image", elsewhere, "--model-data", str(model_tarball), "--role", ROLE
+    )
+    assert other_region.code == 2 and "ECR of its own region" in other_region.err
+    assert sm().list_models()["Models"] == []
+    skipped = byoc(
+        "deploy", "ep-img", "--image", IMAGE + "-nope", "--model-data", str(model_tarball), "--role", ROLE,
+        "--skip-image-check", "--no-wait",
+    )  # fmt: skip
+    assert skipped.code == 0, skipped
+    elsewhere_registry = byoc(
+        "deploy", "ep-img2", "--image", "registry.example/x:1", "--model-data", str(model_tarball),
+        "--role", ROLE, "--no-wait",
+    )  # fmt: skip
+    assert elsewhere_registry.code == 0 and "is not an ECR image" in elsewhere_registry.out

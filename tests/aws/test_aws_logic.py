@@ -51,6 +51,26 @@ def test_generated_names_are_valid_unique_and_tied_to_the_endpoint() -> None:
         names.generate_name("ep", "x")
 
 
+def test_ecr_image_uris() -> None:
+    digest = "sha256:" + "a" * 64
+    assert names.parse_ecr_image("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:v1") == {
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "repository": "team/model",
+        "tag": "v1",
+        "digest": None,
+    }
+    pinned = names.parse_ecr_image(f"123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/m@{digest}")
+    assert pinned["digest"] == digest and pinned["tag"] is None and pinned["region"] == "cn-north-1"
+    assert names.parse_ecr_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/m")["tag"] is None
+    for other in (
+        "127.0.0.1:5000/m:v1",
+        "docker.io/library/python:3.11",
+        "12345.dkr.ecr.us-east-1.amazonaws.com/m",
+    ):
+        assert names.parse_ecr_image(other) is None
+
+
 def test_s3_uris() -> None:
     assert names.parse_s3_uri("s3://bucket-1/a/b.tar.gz") == ("bucket-1", "a/b.tar.gz")
     for bad in ("bucket/key", "s3://", "https://x/y", "s3://UPPER/key"):

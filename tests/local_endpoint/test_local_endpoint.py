@@ -324,3 +324,24 @@ def test_ctrl_c_during_update_keeps_the_old_instances_serving(
         assert next(row for row in listed if row["name"] == "kept")["status"] == "InService"
     finally:
         local_cli("down", "kept", check=False)
+
+
+def test_refusals_name_the_problem_and_leave_nothing(local_cli: LocalCli, image: str, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(hostile, "w:gz") as tar:
+        member = tarfile.TarInfo("../escaped.txt")
+        member.size = 2
+        tar.addfile(member, io.BytesIO(b"hi"))
+    result = local_cli("up", "hostile", "--image", image, "--model-data", str(hostile), check=False)
+    assert result.returncode == 1
+    assert "hostile.tar.gz cannot be used" in result.stderr and "../escaped.txt" in result.stderr
+    assert not (local_cli.home / "escaped.txt").exists()
+    assert not (local_cli.home / "hostile").exists() and not (local_cli.home / "hostile.json").exists()
+
+    missing = local_cli(
+        "up", "noimage", "--image", "byoc-no-such-image:0", "--model-data", str(hostile), check=False
+    )
+    assert missing.returncode == 1 and "is not on this machine" in missing.stderr

@@ -459,9 +459,11 @@ class Manager:
         try:
             with _http(timeout=5) as http:
                 document = http.get(f"{state.url}/_byoc/metrics").json()
-        except (httpx.HTTPError, ValueError) as exc:
+            if document.get("name") != name:
+                raise ValueError(f"another process answers there ({str(document)[:100]})")
+            return {key: float(value) for key, value in document["metrics"].items()}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LocalEndpointError(f"the front of {name} does not answer at {state.url}: {exc}") from None
-        return {key: float(value) for key, value in document["metrics"].items()}
 
     def _load(self, name: str) -> EndpointState:
         self._check_name(name)

@@ -36,17 +36,17 @@ COPY_CHUNK = 1024 * 1024
 DAMAGE_ERRORS = (tarfile.TarError, EOFError, zlib.error)
 
 
-class UnsafeArchive(ValueError):
+class ArchiveError(ValueError):
+    """The archive cannot be opened safely: unreadable, damaged, over a limit, or unsafe."""
+
+
+class UnsafeArchive(ArchiveError):
     """The archive holds a member that must not be extracted; `member` names it."""
 
     def __init__(self, member: str, reason: str) -> None:
         super().__init__(f"unsafe archive member {member!r}: {reason}")
         self.member = member
         self.reason = reason
-
-
-class ArchiveError(ValueError):
-    """The file is not a readable tar archive, or it is over a limit."""
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,8 @@ def test_the_dot_entry_that_tar_writes_first_is_the_root_itself(tmp_path):
     assert [e.name for e in entries] == [".", "model.joblib", "code", "code/inference.py"]
     assert (tmp_path / "out" / "model.joblib").read_bytes() == b"model"
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # readable by whoever serves it
+
+
+def test_catching_archive_error_is_enough_for_every_refusal():
+    # Callers catch one exception type; an unsafe member must not slip past it.
+    assert issubclass(UnsafeArchive, ArchiveError)

@@ -18,7 +18,7 @@ DEFAULT_VARIANT = "AllTraffic"
 # an endpoint no longer uses (left over from updates) without guessing from names.
 ENDPOINT_TAG = "byoc:endpoint"
 # Generated names start with at most this much of the endpoint's name; the rest is the suffix.
-PREFIX_LENGTH = MAX_LENGTH - len("-m-20260101-000000-abcd")
+PREFIX_LENGTH = MAX_LENGTH - len("-m-20260101-000000-0123abcd")
 
 
 class InvalidName(ValueError):
@@ -45,13 +45,14 @@ def validate_name(name: str, kind: str = "endpoint") -> str:
 def generate_name(endpoint: str, kind: str, *, now: datetime | None = None, token: str | None = None) -> str:
     """A unique name for a model ("m") or endpoint config ("c") that belongs to `endpoint`.
 
-    `{endpoint prefix}-{kind}-{UTC time}-{4 random hex}`: sortable by creation time, unique even for
-    two deployments in the same second, and always a valid name of at most 63 characters.
+    `{endpoint prefix}-{kind}-{UTC time}-{8 random hex}`: sortable by creation time, unique even for
+    many deployments in the same second (4 hex digits collided about once in 50 draws of 50), and
+    always a valid name of at most 63 characters.
     """
     if kind not in ("m", "c"):
         raise ValueError(f"kind must be 'm' (model) or 'c' (endpoint config), not {kind!r}")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    token = token or secrets.token_hex(2)
+    token = token or secrets.token_hex(4)
     prefix = endpoint[:PREFIX_LENGTH].rstrip("-")
     return validate_name(f"{prefix}-{kind}-{stamp}-{token}", "generated")
 

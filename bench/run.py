@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -62,11 +63,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--noisy-budget", type=int, default=300, help="seconds of re-measuring the whole run may spend"
     )
+    parser.add_argument(
+        "--batching-rounds", type=int, default=3, help="alternating c=1 rounds for the batching p99 check"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.{json,md,png} go")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.samples = 1, 0, min(args.samples, 100)
         args.noisy_retries = 0
+        args.batching_rounds = 1
         args.memory_model_mb = min(args.memory_model_mb, 16)
         args.memory_workers = "1,2"
     args.noisy_spent_s = 0
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "overhead_samples": args.samples,
             "memory_model_mb": args.memory_model_mb,
             "noisy_limit": args.noisy_limit,
+            "batching_rounds": args.batching_rounds,
             "noisy_retries": args.noisy_retries,
             "noisy_budget_s": args.noisy_budget,
             "model": {
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "servers": [],
         "points": [],
         "overhead": [],
+        "batching_c1": [],
         "memory_scaling": None,
     }
     with Supervisor() as supervisor:
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         live = [r for r in running if r.info["error"] is None]
         try:
             results["points"] = measure_all(live, args, payloads, wrk)
+            results["batching_c1"] = batching_rounds(live, args, payloads, wrk)
             results["overhead"] = overhead_all(live, args, payloads)
             for r in live:
                 if r.info["error"] is None:
@@ -291,6 +299,55 @@ def measure_all(
                     f"errors {point['error_count']}  other CPU {point['other_cpu_share']:.0%}"
                 )
     return points
+
+
+def batching_rounds(
+    live: list[Running], args: argparse.Namespace, payloads: dict[tuple[str, str], Path], wrk: str
+) -> list[dict[str, Any]]:
+    """Batching off against on at one connection, in alternating rounds (off, on, on, off, ...).
+
+    At one connection p99 is a few milliseconds and moves by more than 10 % from one 10 s run to
+    the next, so one point each cannot tell a 10 % difference: the medians of several rounds,
+    measured side by side, can.
+    """
+    by_name = {r.stack.name: r for r in live if r.info["error"] is None}
+    comparisons = []
+    for off, on in (("byoc-default", "byoc-default-batching"), ("byoc-custom", "byoc-custom-batching")):
+        if args.batching_rounds < 1 or off not in by_name or on not in by_name:
+            continue
+        for workload in args.workloads:
+            p99: dict[str, list[float]] = {off: [], on: []}
+            other: list[float] = []
+            for round_ in range(args.batching_rounds):
+                for name in (off, on) if round_ % 2 == 0 else (on, off):
+                    r = by_name[name]
+                    body = payloads[(workload.name, r.launch.protocol)]
+                    content_type, accept = request_shape(workload, r.launch.protocol)
+                    foreign = ForeignCpu(r.server.pid)
+                    point = loadgen.run_wrk(
+                        wrk, r.port, r.launch.invoke_path, body, content_type, accept, 1, args.duration
+                    )
+                    other.append(foreign.share())
+                    p99[name].append(point["p99_ms"])
+            median_off, median_on = statistics.median(p99[off]), statistics.median(p99[on])
+            comparisons.append(
+                {
+                    "off": off,
+                    "on": on,
+                    "workload": workload.name,
+                    "p99_off_ms": p99[off],
+                    "p99_on_ms": p99[on],
+                    "median_p99_off_ms": median_off,
+                    "median_p99_on_ms": median_on,
+                    "ratio": round(median_on / median_off, 3),
+                    "max_other_cpu_share": round(max(other), 3),
+                }
+            )
+            say(
+                f"   batching c=1 {workload.name} {on}/{off}: median p99 {median_on:.3f} / "
+                f"{median_off:.3f} ms = {median_on / median_off:.2f} ({args.batching_rounds} rounds)"
+            )
+    return comparisons
 
 
 def overhead_all(

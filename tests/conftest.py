@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, labels, remove_containers
+from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, package_in_image, remove_containers
 
 IMAGE_REPOSITORY = "byoc-toolkit"
 BUILD_TIMEOUT_SECONDS = 1200
@@ -119,31 +119,7 @@ def _packaged(image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         "byoc package /tmp/model/model.joblib --code model_artifacts/code/inference.py "
         "-o /out/model-custom.tar.gz"
     )
-    result = docker(
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        *labels(),
-        "--user",
-        f"{os.getuid()}:{os.getgid()}",
-        "-e",
-        "HOME=/tmp",
-        "-v",
-        f"{ROOT / 'model_artifacts'}:/src/model_artifacts:ro",
-        "-v",
-        f"{out}:/out",
-        "-w",
-        "/src",
-        image,
-        "sh",
-        "-c",
-        script,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"training and `byoc package` in the image failed:\n{result.stdout}{result.stderr}")
+    package_in_image(image, script, out)
     return {"default": out / "model.tar.gz", "custom": out / "model-custom.tar.gz"}
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -241,3 +242,22 @@ def predictions_from(response: httpx.Response) -> list[int]:
 
         return [int(p) for p in np.load(io.BytesIO(response.content), allow_pickle=False).tolist()]
     raise AssertionError(f"unexpected response type {media_type!r}")
+
+
+def package_in_image(image: str, script: str, out: Path, mounts: dict[Path, str] | None = None) -> None:
+    """Run `script` (training and `byoc package`) inside the image, as the current user, with the
+    repository's model_artifacts at /src/model_artifacts, `out` at /out and any extra `mounts`
+    (read-only); pytest.fail with its output when it fails.
+    """
+    volumes = [f"{ROOT / 'model_artifacts'}:/src/model_artifacts:ro"]
+    volumes += [f"{source}:{target}:ro" for source, target in (mounts or {}).items()]
+    volumes.append(f"{out}:/out")
+    result = docker(
+        "run", "--rm", "--network", "host", *labels(),
+        "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
+        *[arg for volume in volumes for arg in ("-v", volume)],
+        "-w", "/src", image, "sh", "-c", script,
+        timeout=300, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        pytest.fail(f"training and `byoc package` in the image failed:\n{result.stdout}{result.stderr}")

@@ -7,12 +7,11 @@ tests/docker). Docker-less tests here (wire, pool, state, front against fake con
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_helpers import ROOT, docker, labels
+from docker_helpers import package_in_image
 from local_helpers import LocalCli
 
 HERE = Path(__file__).resolve().parent
@@ -33,31 +32,5 @@ def v2_archive(image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "set -e; python model_artifacts/train.py /tmp/model >/dev/null; "
         "byoc package /tmp/model/model.joblib --code /v2/inference.py -o /out/model-v2.tar.gz"
     )
-    result = docker(
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        *labels(),
-        "--user",
-        f"{os.getuid()}:{os.getgid()}",
-        "-e",
-        "HOME=/tmp",
-        "-v",
-        f"{ROOT / 'model_artifacts'}:/src/model_artifacts:ro",
-        "-v",
-        f"{HERE / 'model_v2'}:/v2:ro",
-        "-v",
-        f"{out}:/out",
-        "-w",
-        "/src",
-        image,
-        "sh",
-        "-c",
-        script,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"packaging model_v2 in the image failed:\n{result.stdout}{result.stderr}")
+    package_in_image(image, script, out, mounts={HERE / "model_v2": "/v2"})
     return out / "model-v2.tar.gz"

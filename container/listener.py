@@ -13,10 +13,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -39,7 +40,7 @@ def bind_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
 class LoadingResponder:
     """Serve `app` on a duplicate of `listener` from a background thread, for a `with` block."""
 
-    def __init__(self, app: Starlette, listener: socket.socket) -> None:
+    def __init__(self, app: Callable[..., Any], listener: socket.socket) -> None:
         self._socket = listener.dup()
         config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, loop="asyncio")
         self._server = uvicorn.Server(config)

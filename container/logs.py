@@ -18,11 +18,9 @@ def configure_logging(level: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
 
-    # Access lines are JSON documents on stdout, one per request, with nothing around them.
+    # Access lines are JSON documents on stdout, one per request, written by container.access_log
+    # itself; this logger's level only switches them on and off.
     access = access_log.logger
     access.handlers.clear()
-    access_handler = logging.StreamHandler(sys.stdout)
-    access_handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(access_handler)
     access.propagate = False
     access.setLevel(level)

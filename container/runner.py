@@ -100,15 +100,23 @@ class ModelRunner:
 
     async def _submit(self, call: _Call, timeout: float | None) -> Any:
         self._put(call)
+        if timeout is None:
+            return await call.future
+        # A timer that fails the future, rather than asyncio.wait_for: wait_for wraps every call in
+        # a task and a shield, which cost more than the rest of a small request.
+        timer = call.loop.call_later(timeout, self._expire, call, timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(call.future), timeout)
-        except TimeoutError:
-            # Nobody will await the outcome now; retrieve it so asyncio does not log it as lost.
-            call.future.add_done_callback(_discard)
-            self._abandon(call)
-            raise RequestTimeout(
-                f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"
-            ) from None
+            return await call.future
+        finally:
+            timer.cancel()
+
+    def _expire(self, call: _Call, timeout: float) -> None:
+        if call.future.done():
+            return
+        self._abandon(call)
+        call.future.set_exception(
+            RequestTimeout(f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)")
+        )
 
     def _put(self, call: _Call | None) -> None:
         self._queue.put(call)
@@ -148,10 +156,12 @@ class ModelRunner:
             if not calls:
                 continue
             outcomes = _run(calls)
-            for call, outcome in zip(calls, outcomes, strict=True):
+            # One wake-up of the event loop for the whole batch, not one per call.
+            settled = list(zip((call.future for call in calls), outcomes, strict=True))
+            for loop in {call.loop for call in calls}:
                 # RuntimeError: the event loop closed while this call ran; nobody is waiting for it.
                 with contextlib.suppress(RuntimeError):
-                    call.loop.call_soon_threadsafe(_settle, call.future, outcome)
+                    loop.call_soon_threadsafe(_settle_all, settled, loop)
             if me is not self._thread:
                 return  # abandoned while it ran: a fresh thread has taken over
 
@@ -213,16 +223,11 @@ def _run(calls: list[_Call]) -> list[Outcome]:
         return [(False, wrapped)] * len(calls)
 
 
-def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
-    if future.done():
-        return
-    ok, value = outcome
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
-def _discard(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Outcome]], loop: asyncio.AbstractEventLoop) -> None:
+    for future, (ok, value) in settled:
+        if future.done() or future.get_loop() is not loop:
+            continue  # timed out or cancelled meanwhile; or another loop's, settled by its own call
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -20,10 +20,9 @@ import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from starlette.applications import Starlette
 
 from container import handler, metrics, user_code
-from container.app import create_app
+from container.app import ServerApp, create_app
 from container.config import ConfigError, ServerConfig, load_config
 from container.errors import StartupError
 from container.listener import LoadingResponder, bind_listener
@@ -134,7 +133,7 @@ def _gunicorn_level(level: int) -> str:
 class GunicornServer(BaseApplication):
     """gunicorn, configured from code rather than from its command line."""
 
-    def __init__(self, app: Starlette, options: dict[str, Any]) -> None:
+    def __init__(self, app: ServerApp, options: dict[str, Any]) -> None:
         self._app = app
         self._options = options
         super().__init__()
@@ -144,7 +143,7 @@ class GunicornServer(BaseApplication):
             if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
                 self.cfg.set(key, value)
 
-    def load(self) -> Starlette:
+    def load(self) -> ServerApp:
         return self._app
 
 

@@ -1,0 +1,193 @@
+"""POST /invocations as a bare ASGI endpoint: the one route that carries the load.
+
+It reads the body within the payload limit, hands it to the worker's InferenceService, and turns
+every failure into a JSON error with the right status; a traceback goes to the log, never to the
+client. It speaks ASGI directly instead of going through Starlette's request, response, routing
+and middleware objects: at thousands of small requests a second those cost about as much as the
+rest of the request together. The other routes stay on Starlette (see container.app).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from container import access_log
+from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
+from container.pipeline import StageFailure
+from container.request_ids import new_request_id
+from container.service import InferenceService
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+REQUEST_ID = "X-Request-Id"
+MODEL_LATENCY = "X-Model-Latency-Us"
+OVERHEAD_LATENCY = "X-Overhead-Latency-Us"
+JSON = "application/json"
+
+
+class InvocationsEndpoint:
+    def __init__(self, service: InferenceService) -> None:
+        self.service = service
+        self.max_payload_bytes = service.config.max_payload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        service = self.service
+        metrics = service.metrics
+        metrics.in_flight.inc()
+        request_id = new_request_id()
+        headers = request_headers(scope)
+        status, body, content_type, model_seconds = 500, b"", JSON, 0.0
+        extra_headers: dict[str, str] = {}
+        # What the access log reports: the bytes actually read, not Content-Length, which a chunked
+        # request does not have. A body refused unread counts as its declared size.
+        declared = headers.get("content-length")
+        bytes_in = declared_length(declared)
+        try:
+            accept = service.choose_accept(headers.get("accept"))
+            payload = await read_body(receive, declared, self.max_payload_bytes)
+            bytes_in = len(payload)
+            outcome, context = await service.invoke(payload, headers, accept, request_id)
+            status, body, content_type = 200, outcome.body, outcome.content_type
+            model_seconds = outcome.model_seconds
+            extra_headers = context.response_headers
+        except Exception as exc:
+            if isinstance(exc, ClientDisconnected):
+                bytes_in = exc.received
+            failure = describe_failure(exc, request_id)
+            status, body, content_type = failure.status, orjson.dumps(failure.body()), JSON
+        finally:
+            metrics.in_flight.dec()  # in finally: a cancelled request must not count forever
+            if service.needs_restart:
+                _restart_worker_once()
+        elapsed = time.perf_counter() - started
+        overhead = max(elapsed - model_seconds, 0.0)
+        metrics.observe(status, model_seconds, overhead)
+        access_log.record(
+            request_id, "POST", "/invocations", status, bytes_in, len(body), model_seconds, elapsed
+        )
+        raw_headers = [
+            (b"content-type", _with_charset(content_type).encode("latin-1")),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"x-model-latency-us", str(round(model_seconds * 1e6)).encode()),
+            (b"x-overhead-latency-us", str(round(overhead * 1e6)).encode()),
+        ]
+        for name, value in extra_headers.items():
+            raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name; the first of repeated headers wins."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
+
+
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    if declared is not None:
+        try:
+            declared_size = int(declared)
+        except ValueError:
+            raise BadRequest(f"invalid Content-Length {declared!r}", code="invalid_header") from None
+        if declared_size > limit:
+            raise _too_large(declared_size, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected(size)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit, at_least=True)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class ClientDisconnected(InferenceError):
+    """The client went away before sending the whole body.
+
+    Nobody receives the answer, and it is no fault of the server's: it must not be logged as a 500
+    with a traceback, nor counted as a server error.
+    """
+
+    status_code = 499  # nginx's "client closed request"; only ever seen in the access log
+    code = "client_disconnected"
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"the client disconnected after sending {received} bytes of the body")
+        self.received = received
+
+
+def declared_length(declared: str | None) -> int:
+    """Content-Length as a number; 0 when it is missing or not a number (read_body refuses the latter)."""
+    try:
+        return max(int(declared or 0), 0)
+    except ValueError:
+        return 0
+
+
+def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
+    stage = "request"
+    if isinstance(exc, StageFailure):
+        stage, exc = exc.stage, exc.error  # type: ignore[assignment]
+    failure = error_response(exc, stage, request_id)
+    if failure.is_server_fault:
+        log.error(
+            "request %s failed in %s (%d)",
+            request_id,
+            stage,
+            failure.status,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+    else:
+        log.info("request %s: %d %s: %s", request_id, failure.status, failure.code, failure.message)
+    return failure
+
+
+def _with_charset(content_type: str) -> str:
+    # As Starlette's responses do (and the other routes answer): text says its encoding.
+    if content_type.startswith("text/") and "charset=" not in content_type.lower():
+        return content_type + "; charset=utf-8"
+    return content_type
+
+
+def _too_large(size: int, limit: int, at_least: bool = False) -> PayloadTooLarge:
+    amount = f"more than {limit}" if at_least else str(size)
+    return PayloadTooLarge(
+        f"the request body is {amount} bytes; the limit is {limit} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)",
+        limit=limit,
+    )
+
+
+_restart_requested = False
+
+
+def _restart_worker_once() -> None:
+    """Ask this worker to exit gracefully; gunicorn starts a fresh one in its place."""
+    global _restart_requested
+    if _restart_requested:
+        return
+    _restart_requested = True
+    log.error("too many model calls are stuck in this worker: restarting it")
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,187 @@
+"""container.runner: model calls on one thread, batches of queued calls, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from container.errors import RequestTimeout
+from container.runner import ModelRunner
+
+WAIT = 10.0  # seconds a gate may take to open; only reached when the runner is broken
+
+
+async def _until(predicate: Any) -> None:
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never became true")
+
+
+def test_calls_run_on_one_thread_that_is_not_the_event_loop() -> None:
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            names = await asyncio.gather(
+                *(runner.call(lambda: threading.current_thread().name, timeout=WAIT) for _ in range(5))
+            )
+        finally:
+            runner.stop()
+        assert names == ["model"] * 5
+        assert threading.current_thread().name != "model"
+
+    asyncio.run(main())
+
+
+def test_queued_calls_with_one_key_share_a_batch_and_each_gets_its_own_outcome() -> None:
+    batches: list[list[int]] = []
+    gate = threading.Event()
+
+    def batch(items: Sequence[int]) -> list[tuple[bool, Any]]:
+        batches.append(list(items))
+        return [(True, item * 10) if item != 3 else (False, ValueError("three")) for item in items]
+
+    async def main() -> None:
+        runner = ModelRunner(max_batch_size=8)
+        try:
+            # Hold the model thread so the next calls queue up behind it.
+            held = asyncio.ensure_future(runner.call(gate.wait, WAIT, timeout=WAIT))
+            await asyncio.sleep(0.05)
+            calls = [runner.call_batched(batch, n, key="a", timeout=WAIT) for n in (1, 2, 3, 4)]
+            other = runner.call_batched(batch, 5, key="b", timeout=WAIT)
+            waiting = asyncio.gather(*calls, other, return_exceptions=True)
+            await asyncio.sleep(0.05)
+            gate.set()
+            results = await waiting
+            await held
+        finally:
+            runner.stop()
+        assert results[:2] == [10, 20]
+        assert isinstance(results[2], ValueError)
+        assert results[3:] == [40, 50]
+
+    asyncio.run(main())
+    assert batches == [[1, 2, 3, 4], [5]]  # same key together, in order; other keys apart
+
+
+def test_a_batch_is_never_larger_than_the_maximum() -> None:
+    batches: list[int] = []
+    gate = threading.Event()
+
+    def batch(items: Sequence[int]) -> list[tuple[bool, Any]]:
+        batches.append(len(items))
+        return [(True, item) for item in items]
+
+    async def main() -> None:
+        runner = ModelRunner(max_batch_size=3)
+        try:
+            held = asyncio.ensure_future(runner.call(gate.wait, WAIT, timeout=WAIT))
+            await asyncio.sleep(0.05)
+            waiting = asyncio.gather(
+                *(runner.call_batched(batch, n, key="k", timeout=WAIT) for n in range(7))
+            )
+            await asyncio.sleep(0.05)
+            gate.set()
+            assert await waiting == list(range(7))
+            await held
+        finally:
+            runner.stop()
+
+    asyncio.run(main())
+    assert batches == [3, 3, 1]
+
+
+def test_a_batch_function_that_raises_fails_every_call_in_the_batch() -> None:
+    def batch(items: Sequence[int]) -> list[tuple[bool, Any]]:
+        raise RuntimeError("broken batch")
+
+    async def main() -> None:
+        runner = ModelRunner(max_batch_size=4)
+        try:
+            with pytest.raises(RuntimeError, match="broken batch"):
+                await runner.call_batched(batch, 1, key="k", timeout=WAIT)
+        finally:
+            runner.stop()
+
+    asyncio.run(main())
+
+
+def test_system_exit_in_model_code_is_an_ordinary_error_for_the_caller() -> None:
+    def leave() -> None:
+        raise SystemExit(3)
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            with pytest.raises(RuntimeError, match="SystemExit"):
+                await runner.call(leave, timeout=WAIT)
+            assert await runner.call(lambda: "still serving", timeout=WAIT) == "still serving"
+        finally:
+            runner.stop()
+
+    asyncio.run(main())
+
+
+def test_a_call_over_its_deadline_times_out_and_a_fresh_thread_takes_over() -> None:
+    gate = threading.Event()
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            with pytest.raises(RequestTimeout, match=r"within 0\.1 s"):
+                await runner.call(gate.wait, WAIT, timeout=0.1)
+            assert runner.stuck_threads == 1
+            # The stuck call still holds the old thread; the next call runs on a new one.
+            assert await runner.call(lambda: "fresh", timeout=WAIT) == "fresh"
+            gate.set()
+            await _until(lambda: runner.stuck_threads == 0)
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())
+
+
+def test_a_call_that_timed_out_while_queued_never_runs() -> None:
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            held = asyncio.ensure_future(runner.call(gate.wait, WAIT, timeout=WAIT))
+            await asyncio.sleep(0.05)
+            with pytest.raises(RequestTimeout):
+                await runner.call(ran.append, "queued", timeout=0.05)
+            assert runner.stuck_threads == 0  # the running call was on time: nothing abandoned
+            gate.set()
+            await held
+            assert await runner.call(ran.append, "later", timeout=WAIT) is None
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())
+    assert ran == ["later"]
+
+
+def test_too_many_stuck_threads_ask_for_a_restart() -> None:
+    gate = threading.Event()
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            for _ in range(4):
+                with pytest.raises(RequestTimeout):
+                    await runner.call(gate.wait, WAIT, timeout=0.05)
+            assert runner.needs_restart
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())

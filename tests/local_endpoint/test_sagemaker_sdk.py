@@ -1,15 +1,18 @@
 """The SageMaker Python SDK's Predictor, with its CSV and JSON serializers, against a local endpoint.
 
-The SDK is not a dev dependency: `sagemaker` 3.x installs about 1 GB here (mlflow, pyarrow, ...),
-and 2.x (`pip install "sagemaker<3"`, about 300 MB with pandas) would downgrade `packaging` and add
-fastapi, protobuf and pandas to the shared test environment. So this test runs in whichever Python
-has it: this one, or the one BYOC_TEST_SAGEMAKER_PYTHON names (e.g. a venv made with
-`python3 -m venv /tmp/sdk && /tmp/sdk/bin/pip install "sagemaker<3"`); otherwise it skips, saying so.
+The SDK is not a dev dependency: `sagemaker` 3.x installs about 1 GB here (mlflow, pyarrow, ...)
+and has no `sagemaker.predictor`, and 2.x (about 300 MB with pandas) would downgrade `packaging` and
+add fastapi, protobuf and pandas to the shared test environment. So sdk_predict.py runs in another
+Python: the one BYOC_TEST_SAGEMAKER_PYTHON names; else this one if it has `sagemaker<3`; else a side
+venv that sdk_venv.py builds once per machine ($XDG_CACHE_HOME or ~/.cache, in byoc-tests/) and
+later runs reuse. If that build fails, the test skips saying why, or fails with pip's output
+when CI=true.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from local_helpers import LocalCli
+from sdk_venv import ProvisionError, ensure_sdk_python, in_ci
 
 pytestmark = pytest.mark.docker
 
@@ -26,24 +30,43 @@ HERE = Path(__file__).resolve().parent
 PYTHON_ENV = "BYOC_TEST_SAGEMAKER_PYTHON"
 
 
-def sdk_python() -> str | None:
+def has_sdk_v2() -> bool:
+    # The distribution's version, not an import: importing sagemaker takes seconds, and 3.x (which
+    # lacks the v2 Predictor) would import fine.
+    try:
+        return int(importlib.metadata.version("sagemaker").split(".")[0]) < 3
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def python(docker_engine: None, request: pytest.FixtureRequest) -> str:
+    # Session scope and docker_engine: without an engine the test skips before a 300 MB venv is
+    # built for it, and a failed build skips it before the image is built.
     chosen = os.environ.get(PYTHON_ENV, "").strip()
     if chosen:
         return chosen
-    if importlib.util.find_spec("sagemaker") is not None:
+    if has_sdk_v2():
         return sys.executable
-    return None
 
+    capture = request.config.pluginmanager.getplugin("capturemanager")
 
-@pytest.fixture(scope="module")
-def python() -> str:
-    found = sdk_python()
-    if found is None:
+    def say(message: str) -> None:
+        # Shown while the test runs (not only on failure): the build is a minute or so of silence.
+        uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with uncaptured:
+            print(f"\n[sagemaker sdk] {message}", file=sys.stderr, flush=True)
+
+    try:
+        return str(ensure_sdk_python(say))
+    except ProvisionError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true but the SageMaker SDK venv could not be built: {exc}\n{exc.output[-3000:]}")
+        last_line = (exc.output.strip().splitlines() or [""])[-1]
         pytest.skip(
-            "the SageMaker Python SDK is not installed (too heavy for the dev extra); set "
-            f"{PYTHON_ENV} to a Python that has `sagemaker<3` to run this test"
+            f"the SageMaker SDK venv could not be built ({exc}: {last_line}); set {PYTHON_ENV} to a "
+            "Python that has `sagemaker<3` to run this test"
         )
-    return found
 
 
 @pytest.fixture(scope="module")

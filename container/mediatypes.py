@@ -6,8 +6,10 @@ Media types are compared case-insensitively and without their parameters, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
@@ -33,7 +35,7 @@ ALIASES = {
 class MediaType:
     type: str
     subtype: str
-    params: dict[str, str] = field(default_factory=dict, compare=False)
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def essence(self) -> str:
@@ -59,6 +61,9 @@ class MediaType:
         return (self.type != "*") + (self.subtype != "*")
 
 
+# Cached: every request parses its Content-Type, and clients send the same few values over and
+# over. The parameters are a read-only view, as every caller shares the parsed value.
+@functools.lru_cache(maxsize=256)
 def parse_media_type(value: str) -> MediaType:
     """Parse one media type with parameters; raise ValueError when it is not `type/subtype`."""
     main, *raw_params = _split_outside_quotes(value, ";")
@@ -73,7 +78,7 @@ def parse_media_type(value: str) -> MediaType:
         if not eq:
             continue
         params[name.strip().lower()] = param_value.strip().strip('"')
-    return MediaType(kind, sub, params)
+    return MediaType(kind, sub, MappingProxyType(params))
 
 
 def parse_content_type(header: str | None) -> MediaType:

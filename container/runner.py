@@ -80,6 +80,8 @@ class ModelRunner:
 
     @property
     def stuck_threads(self) -> int:
+        if not self._retired:  # the usual case, asked twice per request: no lock needed to see it
+            return 0
         with self._lock:
             self._retired = {t for t in self._retired if t.is_alive()}
             return len(self._retired)

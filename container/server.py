@@ -107,7 +107,7 @@ def gunicorn_options(config: ServerConfig, listener_fd: int) -> dict[str, Any]:
     return {
         "bind": f"fd://{listener_fd}",  # the socket bound before the model loaded
         "workers": config.workers,
-        "worker_class": "uvicorn_worker.UvicornWorker",
+        "worker_class": "container.worker.Worker",
         # The worker heartbeat comes from the event loop, which model code never blocks; only a
         # model load that holds the GIL for minutes could delay it, so allow the start-up time.
         "timeout": int(config.startup_timeout_seconds),

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # Bodies up to this size are decoded on the event loop (faster than a thread hop); larger ones in a
 # thread, so a big body never holds up /ping.
 INLINE_DECODE_BYTES = 64 * 1024
+ACCEPT_CACHE_SIZE = 256
 
 
 class State(enum.Enum):
@@ -75,6 +76,8 @@ class InferenceService:
         self.preloaded = False
         self._runner: ModelRunner | None = None
         self._settled: asyncio.Event | None = None  # set when this worker's load ends, either way
+        # Clients send the same Accept header on every request: negotiate each value once.
+        self._accept_cache: dict[str | None, str] = {}
         predict_fn = handler.predict_fn
         self.batching = bool(
             config.batching
@@ -187,6 +190,15 @@ class InferenceService:
 
     def choose_accept(self, header: str | None) -> str:
         """The response type for this Accept header; NotAcceptable when none can be produced."""
+        chosen = self._accept_cache.get(header)
+        if chosen is None:
+            chosen = self._negotiate(header)
+            if len(self._accept_cache) >= ACCEPT_CACHE_SIZE:
+                self._accept_cache.clear()  # many distinct headers: start over rather than grow
+            self._accept_cache[header] = chosen
+        return chosen
+
+    def _negotiate(self, header: str | None) -> str:
         if not self.handler.writes_own_output:
             return mediatypes.require_acceptable(header, list(encode.ENCODERS), self.config.default_accept)
         # A custom output_fn may write types the runtime does not know: hand it the client's

@@ -249,3 +249,37 @@ def test_negotiated_type_has_the_highest_quality(ranges):
         assert chosen is None
     else:
         assert chosen is not None and quality(chosen) == best
+
+
+# One CSV row decodes without np.loadtxt (decode._one_plain_row); it must agree with the general path.
+csv_cell = st.one_of(
+    finite_floats.map(repr),
+    st.text(alphabet="0123456789+-.eE_ naif\t", max_size=8),
+    st.sampled_from(["nan", "inf", "-inf", "NaN", "Infinity", "1e400", "", " ", '"1"', "x"]),
+)
+
+
+def _decode_outcome(body: bytes) -> tuple[str, object]:
+    try:
+        array = decode.decode(body, CSV)
+    except InferenceError as exc:
+        return "error", (exc.status_code, str(exc))
+    return "array", (array.shape, array.tobytes())
+
+
+@GARBAGE
+@given(cells=st.lists(csv_cell, min_size=1, max_size=12), newline=st.sampled_from(["", "\n", "\r\n"]))
+def test_one_csv_row_decodes_the_same_with_or_without_the_short_cut(
+    cells: list[str], newline: str, monkeypatch_session: pytest.MonkeyPatch
+) -> None:
+    body = (",".join(cells) + newline).encode()
+    quick = _decode_outcome(body)
+    with monkeypatch_session.context() as patch:
+        patch.setattr(decode, "_one_plain_row", lambda text: None)
+        general = _decode_outcome(body)
+    assert quick == general
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_session() -> pytest.MonkeyPatch:
+    return pytest.MonkeyPatch()

@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--noisy-budget", type=int, default=300, help="seconds of re-measuring the whole run may spend"
     )
     parser.add_argument(
-        "--batching-rounds", type=int, default=3, help="alternating c=1 rounds for the batching p99 check"
+        "--batching-rounds", type=int, default=5, help="alternating c=1 rounds for the batching p99 check"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.{json,md,png} go")
     args = parser.parse_args(argv)

@@ -15,6 +15,11 @@ import os
 import joblib
 import numpy as np
 
+# Read by this project's runtime only (the other stacks ignore it): predict_fn takes any number of
+# rows and returns one entry per row under "predictions" and "probabilities", so with
+# BYOC_BATCHING=on concurrent requests may share one call.
+BYOC_HANDLER_OPTIONS = {"batchable": True}
+
 
 def model_fn(model_dir):
     return joblib.load(os.path.join(model_dir, "model.joblib"))

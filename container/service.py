@@ -19,7 +19,7 @@ from typing import Any
 from container import batching, encode, manifest, mediatypes, pipeline
 from container.config import ServerConfig
 from container.context import Context
-from container.errors import LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
+from container.errors import DECODE, LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
 from container.handler import Handler
 from container.metrics import Metrics
 from container.runner import ModelRunner
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 # thread, so a big body never holds up /ping.
 INLINE_DECODE_BYTES = 64 * 1024
 ACCEPT_CACHE_SIZE = 256
+# Batching: a request alone in its worker skips the batch path while the recent batches averaged
+# under this size; each batch moves the average this far towards its own size.
+LONE_BATCH_SIZE = 1.5
+RECENT_BATCH_WEIGHT = 0.2
 
 
 class State(enum.Enum):
@@ -78,6 +82,8 @@ class InferenceService:
         self._settled: asyncio.Event | None = None  # set when this worker's load ends, either way
         # Clients send the same Accept header on every request: negotiate each value once.
         self._accept_cache: dict[str | None, str] = {}
+        self._requests = 0  # requests in invoke() now; only the event loop touches it
+        self._recent_batch_size = 1.0  # moving average of requests per predict_fn call
         predict_fn = handler.predict_fn
         self.batching = bool(
             config.batching
@@ -214,6 +220,15 @@ class InferenceService:
     async def invoke(
         self, body: bytes, headers: Mapping[str, str], accept: str, request_id: str
     ) -> tuple[pipeline.Outcome, Context]:
+        self._requests += 1
+        try:
+            return await self._invoke(body, headers, accept, request_id)
+        finally:
+            self._requests -= 1
+
+    async def _invoke(
+        self, body: bytes, headers: Mapping[str, str], accept: str, request_id: str
+    ) -> tuple[pipeline.Outcome, Context]:
         health = self.health()
         if health.state is State.LOADING and self._settled is not None:
             # This worker is still loading while a sibling may already answer /ping with 200: wait
@@ -226,12 +241,12 @@ class InferenceService:
         assert self._runner is not None
         context = Context.for_request(str(self.config.model_dir), headers, accept, request_id)
         timeout = self.config.timeout_seconds
-        if not self.batching:
-            self.metrics.batch_size.observe(1)
-            outcome = await self._runner.call(
-                pipeline.invoke, self.handler, self.model, body, accept, context, timeout=timeout
-            )
-            return outcome, context
+        if not self.batching or (self._requests == 1 and self._recent_batch_size < LONE_BATCH_SIZE):
+            # A request with no company, now or lately, goes over whole in one call, as without
+            # batching, so a lone request pays nothing for batching. Under load (batches lately
+            # bigger than one) even a request that finds no other in flight takes the batch path:
+            # its company is about to arrive, and a call of its own would only hold the batch up.
+            return await self._invoke_alone(body, accept, context, timeout), context
         item = pipeline.BatchItem(await self._decode(body, context), accept, context)
         key = batching.batch_key(item.data)
         if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
@@ -240,17 +255,37 @@ class InferenceService:
             outcome = await self._runner.call_batched(self._predict_batch, item, key, timeout=timeout)
         return outcome, context
 
+    async def _invoke_alone(
+        self, body: bytes, accept: str, context: Context, timeout: float
+    ) -> pipeline.Outcome:
+        try:
+            outcome = await self._runner.call(
+                pipeline.invoke, self.handler, self.model, body, accept, context, timeout=timeout
+            )
+        except pipeline.StageFailure as failure:
+            if failure.stage != DECODE:  # predict_fn was called (and failed, or its output did)
+                self._count_batch(1)
+            raise
+        self._count_batch(1)
+        return outcome
+
+    def _count_batch(self, size: int) -> None:
+        self.metrics.batch_size.observe(size)
+        # Called from the model thread too; a float assignment is atomic, and an update lost to a
+        # race only shifts the average a little.
+        self._recent_batch_size += (size - self._recent_batch_size) * RECENT_BATCH_WEIGHT
+
     async def _decode(self, body: bytes, context: Context) -> Any:
         if len(body) <= INLINE_DECODE_BYTES:
             return pipeline.decode_request(self.handler, body, context)
         return await asyncio.to_thread(pipeline.decode_request, self.handler, body, context)
 
     def _predict_batch(self, items: list[pipeline.BatchItem]) -> list[tuple[bool, Any]]:
-        self.metrics.batch_size.observe(len(items))
+        self._count_batch(len(items))
         return pipeline.predict_batch(self.handler, self.model, items)
 
     def _predict_alone(self, item: pipeline.BatchItem) -> pipeline.Outcome:
-        self.metrics.batch_size.observe(1)
+        self._count_batch(1)
         ((ok, value),) = pipeline.predict_batch(self.handler, self.model, [item])
         if not ok:
             raise value

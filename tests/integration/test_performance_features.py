@@ -103,6 +103,50 @@ def test_concurrent_requests_share_one_predict_call_and_get_their_own_rows(tmp_p
     assert "batching" in log
 
 
+# The same predict_fn, with an input_fn that records which thread decoded each request: the model
+# thread when the request went over whole (alone), the event loop's when it took the batch path.
+RECORDING_MODULE = (
+    BATCHING_MODULE
+    + """
+import threading
+from container.decode import decode
+
+
+def input_fn(body, content_type):
+    first = body.split(",")[0]
+    name = f"decoded.{_time.monotonic_ns()}.{first}.{threading.current_thread().name}"
+    open(_os.path.join(_os.environ["TEST_GATES"], name), "w").close()
+    return decode(body, content_type)
+"""
+)
+
+
+def decoding_threads(gates: Gates) -> dict[str, list[str]]:
+    """Which thread decoded each request, by the request's first value, in the order they came."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(gates.directory.glob("decoded.*"), key=lambda p: int(p.name.split(".")[1])):
+        _, _, first, thread = path.name.split(".", 3)
+        found.setdefault(first, []).append(thread)
+    return found
+
+
+def test_a_lone_request_goes_over_whole_and_requests_in_company_take_the_batch_path(tmp_path):
+    gates = Gates(tmp_path / "gates")
+    model_dir = make_model_dir(tmp_path, None, {"inference.py": RECORDING_MODULE})
+    with serving(model_dir, env=gates.env) as server:
+        bodies = ["100,1\n"] + [f"{i},1\n" for i in range(5)]
+        responses = concurrent_posts(server.url, bodies, gates)
+        assert [r.status_code for r in responses] == [200] * len(bodies)
+        # After a burst the worker keeps batching for a while; a quiet spell brings it back.
+        quiet = [post(server.url, "200,1\n") for _ in range(12)]
+        assert [r.json()["predictions"] for r in quiet] == [[200.0]] * 12
+    threads = decoding_threads(gates)
+    assert threads["100"] == ["model"]  # alone: decoded with the rest of the call, off the loop
+    assert all(threads[str(i)] == ["MainThread"] for i in range(5))  # in company: on the loop
+    assert batch_sizes(gates)[:2] == [1, 5]
+    assert threads["200"][0] == "MainThread" and threads["200"][-1] == "model"
+
+
 def test_a_bad_request_fails_alone_and_its_batch_mates_succeed(tmp_path):
     gates = Gates(tmp_path / "gates")
     model_dir = make_model_dir(tmp_path, None, {"inference.py": BATCHING_MODULE})

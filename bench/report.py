@@ -33,7 +33,9 @@ def _label(results: dict[str, Any], name: str) -> str:
 
 
 def _row(target: str, measured: Any, threshold: str, passed: bool | None, detail: str = "") -> dict[str, Any]:
-    return {"target": target, "measured": measured, "threshold": threshold, "pass": passed, "detail": detail}
+    row = {"target": target, "measured": measured, "threshold": threshold, "pass": passed, "detail": detail}
+    row["within_noise"] = False  # see the batching rows
+    return row
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,17 +119,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     # 4. Batching does not make p99 worse by more than 10 % at concurrency 1: the medians of the
     # alternating rounds when the run has them, else the single points.
     for c in results.get("batching_c1") or []:
-        rows.append(
-            _row(
-                f"{c['workload']} c=1: p99 {c['on']} / {c['off']} (median of {len(c['p99_on_ms'])} rounds)",
-                f"{c['ratio']:.2f} ({c['median_p99_on_ms']:.3f} vs {c['median_p99_off_ms']:.3f} ms)",
-                f"<= {BATCHING_P99_LIMIT:.2f}",
-                c["ratio"] <= BATCHING_P99_LIMIT,
-                f"rounds on {', '.join(f'{v:.2f}' for v in c['p99_on_ms'])} ms; off "
-                f"{', '.join(f'{v:.2f}' for v in c['p99_off_ms'])} ms; other processes up to "
-                f"{c['max_other_cpu_share']:.0%} of the CPUs",
-            )
+        row = _row(
+            f"{c['workload']} c=1: p99 {c['on']} / {c['off']} (median of {len(c['p99_on_ms'])} rounds)",
+            f"{c['ratio']:.2f} ({c['median_p99_on_ms']:.3f} vs {c['median_p99_off_ms']:.3f} ms)",
+            f"<= {BATCHING_P99_LIMIT:.2f}",
+            c["ratio"] <= BATCHING_P99_LIMIT,
+            f"rounds on {', '.join(f'{v:.2f}' for v in c['p99_on_ms'])} ms; off "
+            f"{', '.join(f'{v:.2f}' for v in c['p99_off_ms'])} ms; other processes up to "
+            f"{c['max_other_cpu_share']:.0%} of the CPUs",
         )
+        # A miss whose median lies inside the spread of batching off's own rounds is a difference
+        # this run cannot tell from its noise: say so rather than let a bare FAIL stand for it.
+        row["within_noise"] = not row["pass"] and min(c["p99_off_ms"]) <= c["median_p99_on_ms"] <= max(
+            c["p99_off_ms"]
+        )
+        rows.append(row)
     for off, on in () if results.get("batching_c1") else BATCHING_PAIRS:
         for workload in results["settings"]["workloads"]:
             name = f"{workload['name']} c={low}: p99 {on} / {off}"
@@ -172,8 +178,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
 # --- markdown ----------------------------------------------------------------------------------
 
 
-def _verdict(passed: bool | None) -> str:
-    return {True: "pass", False: "**FAIL**", None: "n/a"}[passed]
+def _verdict(row: dict[str, Any]) -> str:
+    if row.get("within_noise"):
+        return "**FAIL** (within noise: off's own rounds span the on median)"
+    return {True: "pass", False: "**FAIL**", None: "n/a"}[row["pass"]]
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
@@ -181,8 +189,7 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         measured = row["measured"] if row["measured"] is not None else "-"
         lines.append(
-            f"| {row['target']} | {measured} | {row['threshold']} | {_verdict(row['pass'])} "
-            f"| {row['detail']} |"
+            f"| {row['target']} | {measured} | {row['threshold']} | {_verdict(row)} | {row['detail']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -33,9 +33,15 @@ def _label(results: dict[str, Any], name: str) -> str:
 
 
 def _row(target: str, measured: Any, threshold: str, passed: bool | None, detail: str = "") -> dict[str, Any]:
-    row = {"target": target, "measured": measured, "threshold": threshold, "pass": passed, "detail": detail}
-    row["within_noise"] = False  # see the batching rows
-    return row
+    # within_noise: set on the batching rows (see evaluate)
+    return {
+        "target": target,
+        "measured": measured,
+        "threshold": threshold,
+        "pass": passed,
+        "detail": detail,
+        "within_noise": False,
+    }
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -410,7 +416,6 @@ if __name__ == "__main__":
     # or print the README's Performance section.
     import json
     import sys
-    from pathlib import Path
 
     source = Path(sys.argv[1])
     loaded = json.loads(source.read_text())

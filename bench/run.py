@@ -228,9 +228,10 @@ def start_stack(
 ) -> Running:
     """Start one server (the ones started before it are idle), time its cold start, check its answers.
 
-    All servers stay up for the whole run, so that the load phases can alternate between them:
-    a point of each server is measured next to the same point of every other, and other work on
-    the machine weighs on all of them alike.
+    All servers stay up through the load phases, so that these can alternate between them: a
+    point of each server is measured next to the same point of every other, and other work on
+    the machine weighs on all of them alike. (The baselines stop before the one-connection
+    measurements, which compare this runtime with itself.)
     """
     say(f"== {stack.name}: {stack.label}")
     work_dir = raw / "servers" / stack.name

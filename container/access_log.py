@@ -21,6 +21,7 @@ _pending: list[bytes] = []
 
 
 def record(
+    *,
     request_id: str,
     method: str,
     path: str,

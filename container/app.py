@@ -57,16 +57,15 @@ def create_app(service: InferenceService) -> ServerApp:
             response = json_response(503, body)
         # Off by default: the platform pings every few seconds, which would drown the request lines.
         if config.access_log_pings:
-            elapsed = time.perf_counter() - started
             access_log.record(
-                new_request_id(),
-                request.method,
-                "/ping",
-                response.status_code,
-                0,
-                len(response.body),
-                0.0,
-                elapsed,
+                request_id=new_request_id(),
+                method=request.method,
+                path="/ping",
+                status=response.status_code,
+                bytes_in=0,
+                bytes_out=len(response.body),
+                model_seconds=0.0,
+                total_seconds=time.perf_counter() - started,
             )
         return response
 

@@ -149,7 +149,7 @@ def run_serve(args: argparse.Namespace) -> int:
         extracted = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
         try:
             archive.safe_extract(args.model_data, extracted / "model")
-        except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+        except archive.ArchiveError as exc:  # UnsafeArchive too
             shutil.rmtree(extracted, ignore_errors=True)
             print(f"byoc serve: {exc}", file=sys.stderr)
             return 1
@@ -251,7 +251,7 @@ def _parse_version(item: str) -> tuple[str, str]:
 def run_inspect(args: argparse.Namespace) -> int:
     try:
         report = packaging.inspect_archive(args.archive, _limits(args))
-    except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+    except archive.ArchiveError as exc:  # UnsafeArchive too
         if args.json:
             print(json.dumps({"ok": False, "unsafe": str(exc)}, indent=2))
         print(f"byoc inspect: {exc}", file=sys.stderr)
@@ -286,7 +286,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 def run_extract(args: argparse.Namespace) -> int:
     try:
         entries = archive.safe_extract(args.archive, args.destination, _limits(args))
-    except (archive.UnsafeArchive, archive.ArchiveError) as exc:
+    except archive.ArchiveError as exc:  # UnsafeArchive too
         print(f"byoc extract: {exc}", file=sys.stderr)
         return 1
     files = sum(1 for e in entries if e.kind == "file")

@@ -31,9 +31,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-REQUEST_ID = "X-Request-Id"
-MODEL_LATENCY = "X-Model-Latency-Us"
-OVERHEAD_LATENCY = "X-Overhead-Latency-Us"
 JSON = "application/json"
 
 
@@ -76,7 +73,14 @@ class InvocationsEndpoint:
         overhead = max(elapsed - model_seconds, 0.0)
         metrics.observe(status, model_seconds, overhead)
         access_log.record(
-            request_id, "POST", "/invocations", status, bytes_in, len(body), model_seconds, elapsed
+            request_id=request_id,
+            method="POST",
+            path="/invocations",
+            status=status,
+            bytes_in=bytes_in,
+            bytes_out=len(body),
+            model_seconds=model_seconds,
+            total_seconds=elapsed,
         )
         raw_headers = [
             (b"content-type", _with_charset(content_type).encode("latin-1")),

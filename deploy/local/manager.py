@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from container.archive import ArchiveError, UnsafeArchive, safe_extract
+from container.archive import ArchiveError, safe_extract
 from container.process import LOOPBACK, free_port
 from deploy.local import docker
 from deploy.local.front import TOKEN_HEADER
@@ -111,7 +111,7 @@ class Manager:
         self.say(f"extracting {model_data} into {destination}")
         try:
             safe_extract(model_data, destination)
-        except (ArchiveError, UnsafeArchive, OSError) as exc:
+        except (ArchiveError, OSError) as exc:
             raise LocalEndpointError(f"{model_data} cannot be used: {exc}") from None
         os.chmod(destination, 0o755)  # readable by the container's user, inside a 0700 home
         return destination

@@ -248,32 +248,40 @@ def test_down_removes_containers_and_files(local_cli: LocalCli, image: str, mode
     assert missing.returncode == 1 and "no local endpoint short" in missing.stderr
 
 
-def test_ctrl_c_during_up_removes_everything(local_cli: LocalCli, image: str, model_archive: Path) -> None:
-    command = [sys.executable, "-m", "container.cli", "local", "up", "interrupted", "--image", image]
-    command += ["--model-data", str(model_archive), "--instances", "2"]
+def interrupt_when(local_cli: LocalCli, args: list[str], progress: str) -> tuple[int, str, str]:
+    """Run `byoc local ARGS` and press Ctrl-C once its progress (stderr) shows `progress`.
+
+    (exit status, the progress read before the interrupt, everything it wrote after it).
+    """
     process = subprocess.Popen(
-        command,
+        [sys.executable, "-m", "container.cli", "local", *args],
         env=local_cli.env,
         cwd=local_cli.home,
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    seen = []
     try:
         assert process.stderr is not None
-        seen = []
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the second container is running
+        while time.monotonic() < deadline:
             line = process.stderr.readline()
             seen.append(line)
-            if "started instance 2/2" in line or not line:
+            if progress in line or not line:
                 break
         process.send_signal(signal.SIGINT)
         _, rest = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, "".join(seen) + rest
+    return process.returncode, "".join(seen), rest
+
+
+def test_ctrl_c_during_up_removes_everything(local_cli: LocalCli, image: str, model_archive: Path) -> None:
+    command = ["up", "interrupted", "--image", image, "--model-data", str(model_archive), "--instances", "2"]
+    returncode, seen, rest = interrupt_when(local_cli, command, "started instance 2/2")
+    assert returncode == 130, seen + rest
     assert "interrupted" in rest
     labelled = docker("ps", "-a", "-q", "--filter", "label=byoc-local.endpoint=interrupted").stdout.split()
     assert labelled == []
@@ -287,29 +295,9 @@ def test_ctrl_c_during_update_keeps_the_old_instances_serving(
     url = local_cli.up("kept", image, model_archive)
     try:
         old = [instance["id"] for instance in status(url)["instances"]]
-        command = [sys.executable, "-m", "container.cli", "local", "update", "kept"]
-        command += ["--model-data", str(v2_archive)]
-        process = subprocess.Popen(
-            command,
-            env=local_cli.env,
-            cwd=local_cli.home,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # until the new container is running
-                line = process.stderr.readline()
-                if "started instance 1/1" in line or not line:
-                    break
-            process.send_signal(signal.SIGINT)
-            _, rest = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        assert process.returncode == 130, rest
+        command = ["update", "kept", "--model-data", str(v2_archive)]
+        returncode, _, rest = interrupt_when(local_cli, command, "started instance 1/1")
+        assert returncode == 130, rest
         assert [instance["id"] for instance in status(url)["instances"]] == old
         labelled = docker(
             "ps", "-a", "-q", "--no-trunc", "--filter", "label=byoc-local.endpoint=kept"

@@ -25,7 +25,16 @@ def access_enabled() -> Iterator[None]:
 
 
 def _record(request_id: str, status: int = 200) -> None:
-    access_log.record(request_id, "POST", "/invocations", status, 10, 20, 0.001, 0.0015)
+    access_log.record(
+        request_id=request_id,
+        method="POST",
+        path="/invocations",
+        status=status,
+        bytes_in=10,
+        bytes_out=20,
+        model_seconds=0.001,
+        total_seconds=0.0015,
+    )
 
 
 def test_a_line_outside_an_event_loop_is_written_at_once(

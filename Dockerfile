@@ -34,7 +34,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no
       > /opt/venv/bin/train \
  && chmod 0755 /opt/venv/bin/train \
  && rm -rf /src /tmp/locks /root/.cache \
- && /opt/venv/bin/python -c "import container.server, container.cli, handlers.sklearn"
+ && /opt/venv/bin/python -c "import container.serving.server, container.cli, handlers.sklearn"
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}

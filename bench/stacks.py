@@ -109,7 +109,7 @@ def _byoc(custom: bool, batching: bool) -> Callable[[StackContext], Launch]:
             env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(ctx.workers)
         notes = ["model.joblib plus code/inference.py" if custom else "model.joblib, default sklearn handler"]
         return Launch(
-            argv=[sys.executable, "-m", "container.server", "serve"],
+            argv=[sys.executable, "-m", "container.serving.server", "serve"],
             env=env,
             cwd=ROOT,
             ping_path="/ping",

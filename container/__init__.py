@@ -4,7 +4,7 @@ What user code imports from here:
     from container import InferenceError, Context
 """
 
-from container.context import Context
+from container.contract.context import Context
 from container.errors import (
     BadRequest,
     InferenceError,

@@ -20,8 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from container import archive, packaging, server
+from container.archives import extraction as archive
 from container.config import ConfigError, load_config
+from container.packaging import build as packaging
+from container.serving import server
 
 
 def main(argv: list[str] | None = None) -> int:

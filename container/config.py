@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from container import mediatypes
+from container.codecs import mediatypes
 
 MIB = 1024 * 1024
 DEFAULT_MODEL_DIR = "/opt/ml/model"

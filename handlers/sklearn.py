@@ -10,7 +10,7 @@ features, numeric values) so that a wrong request is a 400 saying what was expec
     {"predictions": [...], "probabilities": [[...], ...], "classes": [...]}
 
 with "probabilities" and "classes" only for estimators that have predict_proba. See
-container.encode for how that is written as JSON, JSON Lines, CSV and NPY.
+container.codecs.encode for how that is written as JSON, JSON Lines, CSV and NPY.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import joblib
 import numpy as np
 import scipy.sparse
 
-from container import mediatypes
+from container.codecs import mediatypes
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 
 # preload: a fitted estimator is plain data, safe to load before the workers fork and share.

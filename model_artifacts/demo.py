@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from container.process import ServerNotReady, ServerProcess  # noqa: E402
+from container.serving.server_process import ServerNotReady, ServerProcess  # noqa: E402
 from model_artifacts.train import train  # noqa: E402
 
 PAYLOADS = ROOT / "local_test" / "payloads"

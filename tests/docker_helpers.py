@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from container.process import LOOPBACK, free_port  # noqa: E402
+from container.serving.server_process import LOOPBACK, free_port  # noqa: E402
 
 LOCAL_TEST = ROOT / "local_test"
 PAYLOADS = LOCAL_TEST / "payloads"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from container.archive import ArchiveError, safe_extract
-from container.process import LOOPBACK, free_port
+from container.archives.extraction import ArchiveError, safe_extract
+from container.serving.server_process import LOOPBACK, free_port
 from deploy.local import docker
 from deploy.local.front import TOKEN_HEADER
 from deploy.local.metrics import METRIC_NAMES

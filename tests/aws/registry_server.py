@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from container.process import LOOPBACK, free_port
+from container.serving.server_process import LOOPBACK, free_port
 
 MANIFEST_TYPES = ", ".join(
     [

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container.batching import CannotSplit, batch_key, split, stack
+from container.inference.batching import CannotSplit, batch_key, split, stack
 
 
 def test_only_two_dimensional_numeric_arrays_can_batch():

@@ -2,9 +2,9 @@
 
 A module of its own, not conftest.py, so that tests import it by a name no other test directory uses.
 
-Every server here is `python -m container.server serve` started by container.process.ServerProcess,
-bound to 127.0.0.1 on a free port. Every wait is bounded: a server that hangs fails its test with
-its log's tail instead of hanging the suite.
+Every server here is `python -m container.serving.server serve` started by
+container.serving.server_process.ServerProcess, bound to 127.0.0.1 on a free port. Every wait is
+bounded: a server that hangs fails its test with its log's tail instead of hanging the suite.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # model_artifacts is not an installed package
     sys.path.insert(0, str(ROOT))
 
-from container.process import ServerNotReady, ServerProcess  # noqa: E402
+from container.serving.server_process import ServerNotReady, ServerProcess  # noqa: E402
 
 START_TIMEOUT = 60.0  # generous: the machine is shared; a healthy server is ready in about a second
 EXIT_TIMEOUT = 60.0

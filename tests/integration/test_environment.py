@@ -27,7 +27,7 @@ from integration_helpers import (
     worker_pids,
 )
 
-from container.process import ServerProcess, free_port
+from container.serving.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -247,7 +247,7 @@ def test_an_invalid_value_stops_the_server_naming_the_variable(
 
 def test_serve_train_refuses(model_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "container.server", "train"],
+        [sys.executable, "-m", "container.serving.server", "train"],
         capture_output=True,
         text=True,
         timeout=EXIT_TIMEOUT,
@@ -261,7 +261,7 @@ def test_serve_train_refuses(model_dir: Path) -> None:
 
 def test_serve_with_unknown_arguments_refuses(model_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "container.server", "serve", "--now"],
+        [sys.executable, "-m", "container.serving.server", "serve", "--now"],
         capture_output=True,
         text=True,
         timeout=EXIT_TIMEOUT,

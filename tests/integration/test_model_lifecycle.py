@@ -20,7 +20,7 @@ from integration_helpers import (
     wait_until,
 )
 
-from container.process import ServerProcess
+from container.serving.server_process import ServerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -109,7 +109,7 @@ RECORDING_MODULE = (
     BATCHING_MODULE
     + """
 import threading
-from container.decode import decode
+from container.codecs.decode import decode
 
 
 def input_fn(body, content_type):

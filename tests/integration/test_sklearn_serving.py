@@ -32,7 +32,7 @@ from integration_helpers import (
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from container.process import ServerProcess
+from container.serving.server_process import ServerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from integration_helpers import (
     worker_pids,
 )
 
-from container.runner import MAX_STUCK_THREADS
+from container.inference.runner import MAX_STUCK_THREADS
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +161,7 @@ def test_a_worker_with_too_many_stuck_calls_is_replaced(tmp_path: Path, model_fi
         assert server.process is not None
         (first_worker,) = worker_pids(server.process.pid)
         try:
-            # container.runner.MAX_STUCK_THREADS abandoned model threads, each still stuck.
+            # container.inference.runner.MAX_STUCK_THREADS abandoned model threads, each still stuck.
             for count in range(1, MAX_STUCK_THREADS + 1):
                 response = http.post(
                     "/invocations", content="999,1,1,1\n", headers={"Content-Type": "text/csv"}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from integration_helpers import CSV_ROWS, ROWS, client, error_body, make_model_dir, serving
 
-from container.process import ServerProcess
+from container.serving.server_process import ServerProcess
 
 pytestmark = pytest.mark.integration
 

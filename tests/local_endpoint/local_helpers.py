@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from container.process import LOOPBACK, free_port
+from container.serving.server_process import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT_SECONDS = 180

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from container import archive
-from container.archive import ArchiveError, Limits, UnsafeArchive, list_entries, safe_extract
+from container.archives import extraction as archive
+from container.archives.extraction import ArchiveError, Limits, UnsafeArchive, list_entries, safe_extract
 
 
 def make_archive(path: Path, members: list[dict]) -> Path:

@@ -16,8 +16,8 @@ from pathlib import Path
 import joblib
 import pytest
 
-from container import manifest
-from container.process import free_port
+from container.archives import manifest
+from container.serving.server_process import free_port
 from model_artifacts.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,7 +311,7 @@ def test_a_version_mismatch_fails_the_load_unless_allowed(tmp_path, model_file):
     (model_dir / "model.joblib").write_bytes(model_file.read_bytes())
     saved = manifest.build({}, {"scikit-learn": "0.24.2", "numpy": "1.0.0"}, "sklearn", None, "test")
     (model_dir / manifest.FILENAME).write_bytes(manifest.dumps(saved))
-    from container.process import ServerNotReady, ServerProcess
+    from container.serving.server_process import ServerNotReady, ServerProcess
 
     with ServerProcess(model_dir) as server:
         with pytest.raises(ServerNotReady, match=re.escape("scikit-learn: the model was saved with 0.24.2")):

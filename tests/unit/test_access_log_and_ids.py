@@ -1,4 +1,4 @@
-"""container.access_log (lines collected per event-loop turn) and container.request_ids."""
+"""container.telemetry: access_log (lines collected per event-loop turn) and request_ids."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from container import access_log
-from container.request_ids import new_request_id
+from container.telemetry import access_log
+from container.telemetry.request_ids import new_request_id
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from container import decode, encode, mediatypes
+from container.codecs import decode, encode, mediatypes
+from container.codecs.mediatypes import CSV, JSON, JSONLINES, NPY, NPZ
 from container.errors import InferenceError
-from container.mediatypes import CSV, JSON, JSONLINES, NPY, NPZ
 
 ROUNDTRIP = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GARBAGE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""The `context` argument (container.context.Context), including multi-model-server compatibility."""
+"""The `context` argument (container.contract.context.Context), including multi-model-server compatibility."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from sagemaker_inference import utils as toolkit_utils
 
 from container import Context
-from container.context import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES_CHARS
+from container.contract.context import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES_CHARS
 
 HEADERS = {
     "Content-Type": "text/csv; charset=utf-8",

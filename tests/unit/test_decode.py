@@ -1,4 +1,4 @@
-"""Request decoders (container.decode): documented shapes, and the 400s that say what was wrong."""
+"""Request decoders (container.codecs.decode): documented shapes, and the 400s that say what was wrong."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from container import decode, mediatypes
+from container.codecs import decode, mediatypes
 from container.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 

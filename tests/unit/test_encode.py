@@ -1,4 +1,4 @@
-"""Response encoders (container.encode): the documented shape of each format."""
+"""Response encoders (container.codecs.encode): the documented shape of each format."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import orjson
 import pytest
 import scipy.sparse
 
-from container import encode
+from container.codecs import encode
+from container.codecs.mediatypes import CSV, JSON, JSONLINES, NPY
 from container.errors import NotAcceptable
-from container.mediatypes import CSV, JSON, JSONLINES, NPY
 
 
 def iris_table() -> dict[str, np.ndarray]:

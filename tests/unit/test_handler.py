@@ -1,4 +1,4 @@
-"""Handler resolution (container.handler): layers, transform_fn rules, context detection, arity."""
+"""Handler resolution (container.contract.functions): layers, transform_fn rules, context detection, arity."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import types
 
 import pytest
 
-from container import defaults, handler
-from container.context import Context
+from container.contract import defaults
+from container.contract import functions as handler
+from container.contract.context import Context
 from container.errors import HandlerContractError, InferenceError, StartupError
 
 
@@ -63,8 +64,8 @@ def test_without_a_user_module_the_handler_module_then_defaults():
     assert resolved.predict_fn.source == "framework"
     assert resolved.output_fn.source == defaults.__name__
     assert resolved.describe() == (
-        "model_fn from framework, input_fn from container.defaults, predict_fn from framework, "
-        "output_fn from container.defaults"
+        "model_fn from framework, input_fn from container.contract.defaults, predict_fn from framework, "
+        "output_fn from container.contract.defaults"
     )
 
 
@@ -218,7 +219,7 @@ def test_load_handler_module_by_short_name():
 
 
 def test_load_handler_module_by_dotted_path():
-    assert handler.load_handler_module("container.defaults") is defaults
+    assert handler.load_handler_module("container.contract.defaults") is defaults
 
 
 def test_unknown_handler_lists_the_available_ones():

@@ -1,12 +1,12 @@
-"""Content-Type parsing, charset handling and Accept negotiation (container.mediatypes)."""
+"""Content-Type parsing, charset handling and Accept negotiation (container.codecs.mediatypes)."""
 
 from __future__ import annotations
 
 import pytest
 
-from container import mediatypes
+from container.codecs import mediatypes
+from container.codecs.mediatypes import CSV, JSON, JSONLINES, NPY, NPZ
 from container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
-from container.mediatypes import CSV, JSON, JSONLINES, NPY, NPZ
 
 AVAILABLE = [JSON, CSV, JSONLINES, NPY]
 

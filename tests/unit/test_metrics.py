@@ -13,7 +13,7 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import os
-    from container import metrics
+    from container.telemetry import metrics
 
     made = metrics.prepare_multiprocess_dir()
     recorder = metrics.Metrics()          # created before the fork, as in the server's main process
@@ -67,7 +67,7 @@ def test_samples_from_forked_workers_are_summed_and_dead_workers_leave_no_live_g
 
 
 def test_outside_the_server_metrics_live_in_their_own_registry():
-    from container.metrics import Metrics
+    from container.telemetry.metrics import Metrics
 
     first, second = Metrics(), Metrics()  # no duplicate-registration error
     first.observe(503, model_seconds=0.0, overhead_seconds=0.001)

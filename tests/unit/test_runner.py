@@ -1,4 +1,4 @@
-"""container.runner: model calls on one thread, batches of queued calls, deadlines."""
+"""container.inference.runner: model calls on one thread, batches of queued calls, deadlines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from container.errors import RequestTimeout
-from container.runner import ModelRunner
+from container.inference.runner import ModelRunner
 
 WAIT = 10.0  # seconds a gate may take to open; only reached when the runner is broken
 

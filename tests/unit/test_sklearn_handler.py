@@ -29,7 +29,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from container import decode, encode
+from container.codecs import decode, encode
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 from handlers import sklearn as handler
 

@@ -1,11 +1,11 @@
-"""container.worker.CoalescingTransport: a loop turn's writes leave as one, nothing lost or reordered."""
+"""container.serving.worker.CoalescingTransport: one send per loop turn, nothing lost or reordered."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from container.worker import CoalescingTransport
+from container.serving.worker import CoalescingTransport
 
 
 class RecordingTransport:

@@ -3,7 +3,7 @@
 Three layers, searched per function, first match wins:
   1. the user's module (code/inference.py, or SAGEMAKER_PROGRAM);
   2. the selected handler module from handlers/ (BYOC_HANDLER, default "sklearn");
-  3. the runtime's defaults (container.defaults).
+  3. the runtime's defaults (container.contract.defaults).
 
 A function may take one extra trailing `context` argument; that is read from its signature once,
 here, not on every request. Mistakes in the contract are start-up errors that say what to change.
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from container import defaults
-from container.context import Context
+from container.contract import defaults
+from container.contract.context import Context
 from container.errors import HandlerContractError, StartupError
 
 # Each function's arguments without the optional trailing context.

@@ -4,7 +4,7 @@ It reads the body within the payload limit, hands it to the worker's InferenceSe
 every failure into a JSON error with the right status; a traceback goes to the log, never to the
 client. It speaks ASGI directly instead of going through Starlette's request, response, routing
 and middleware objects: at thousands of small requests a second those cost about as much as the
-rest of the request together. The other routes stay on Starlette (see container.app).
+rest of the request together. The other routes stay on Starlette (see container.serving.app).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from container import access_log
 from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
-from container.pipeline import StageFailure
-from container.request_ids import new_request_id
-from container.service import InferenceService
+from container.inference.pipeline import StageFailure
+from container.inference.service import InferenceService
+from container.telemetry import access_log
+from container.telemetry.request_ids import new_request_id
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from container import batching, mediatypes
-from container.context import Context
+from container.codecs import mediatypes
+from container.contract.context import Context
+from container.contract.functions import Handler
 from container.errors import DECODE, ENCODE, PREDICT
-from container.handler import Handler
+from container.inference import batching
 
 # The types sagemaker-inference hands to input_fn as text rather than bytes; we do the same, with
 # the request's charset applied, so modules written for it keep working.

@@ -16,13 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from container import batching, encode, manifest, mediatypes, pipeline
+from container.archives import manifest
+from container.codecs import encode, mediatypes
 from container.config import ServerConfig
-from container.context import Context
+from container.contract.context import Context
+from container.contract.functions import Handler
 from container.errors import DECODE, LOAD, InferenceError, ModelNotReady, NotAcceptable, error_response
-from container.handler import Handler
-from container.metrics import Metrics
-from container.runner import ModelRunner
+from container.inference import batching, pipeline
+from container.inference.runner import ModelRunner
+from container.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 # Bodies up to this size are decoded on the event loop (faster than a thread hop); larger ones in a

@@ -2,7 +2,7 @@
 
 Building is deterministic: entries sorted, fixed times and owners, GNU tar headers (no pax headers
 carrying the host's details), gzip without a name or time, so the same inputs give the same bytes.
-Verifying extracts the archive exactly as the toolkit does everywhere (container.archive), then
+Verifying extracts the archive exactly as the toolkit does everywhere (container.archives.extraction), then
 starts the real server on it in a separate process (in a private virtualenv layered over this one
 when code/requirements.txt must be installed) and, given a sample, asks it for a prediction.
 """
@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from container import __version__, archive, manifest
-from container.process import ServerNotReady, ServerProcess
+from container import __version__
+from container.archives import extraction as archive
+from container.archives import manifest
+from container.serving.server_process import ServerNotReady, ServerProcess
 
 DEFAULT_MTIME = 946684800  # 2000-01-01T00:00:00Z; SOURCE_DATE_EPOCH overrides it
 SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".git", ".ipynb_checkpoints", ".pytest_cache"})

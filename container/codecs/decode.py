@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import scipy.sparse
 
-from container import mediatypes
+from container.codecs import mediatypes
 from container.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_NPZ_UNPACKED_BYTES = 256 * 1024 * 1024

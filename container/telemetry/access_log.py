@@ -1,7 +1,7 @@
 """One JSON line per request on stdout: what happened, how big, how long.
 
 The `byoc.access` logger's level switches the lines on and off (SAGEMAKER_CONTAINER_LOG_LEVEL; see
-container.logs), but the lines do not go through logging's records and handlers. They are
+container.telemetry.logs), but the lines do not go through logging's records and handlers. They are
 collected and written together once per turn of the event loop: a write to stdout lets go of the
 GIL, and in a worker whose model thread is busy, every write would wait to get it back. Outside a
 running event loop a line is written at once.

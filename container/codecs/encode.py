@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from container import mediatypes
+from container.codecs import mediatypes
 from container.errors import NotAcceptable
 
 ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

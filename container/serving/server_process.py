@@ -64,7 +64,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [self.python, "-m", "container.server", "serve"],
+            [self.python, "-m", "container.serving.server", "serve"],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from container import access_log
+from container.telemetry import access_log
 
 FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
@@ -18,7 +18,7 @@ def configure_logging(level: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
 
-    # Access lines are JSON documents on stdout, one per request, written by container.access_log
+    # Access lines are JSON documents on stdout, one per request, written by container.telemetry.access_log
     # itself; this logger's level only switches them on and off.
     access = access_log.logger
     access.handlers.clear()

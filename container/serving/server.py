@@ -6,7 +6,7 @@ failure there stops the server with a message, and a non-zero exit, instead of a
 server.
 
 The listening socket is bound right after that. Where the handler allows it, the model is then
-loaded in this process while /ping answers 503 (container.listener), so the workers forked after
+loaded in this process while /ping answers 503 (container.serving.listener), so the workers forked after
 it share the model's memory instead of loading a copy each; otherwise each worker loads its own,
 behind the same honest /ping.
 """
@@ -21,13 +21,15 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from container import handler, metrics, user_code
-from container.app import ServerApp, create_app
 from container.config import ConfigError, ServerConfig, load_config
+from container.contract import functions as handler
+from container.contract import user_code
 from container.errors import StartupError
-from container.listener import LoadingResponder, bind_listener
-from container.logs import configure_logging
-from container.service import InferenceService
+from container.inference.service import InferenceService
+from container.serving.app import ServerApp, create_app
+from container.serving.listener import LoadingResponder, bind_listener
+from container.telemetry import metrics
+from container.telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ def gunicorn_options(config: ServerConfig, listener_fd: int) -> dict[str, Any]:
     return {
         "bind": f"fd://{listener_fd}",  # the socket bound before the model loaded
         "workers": config.workers,
-        "worker_class": "container.worker.Worker",
+        "worker_class": "container.serving.worker.Worker",
         # The worker heartbeat comes from the event loop, which model code never blocks; only a
         # model load that holds the GIL for minutes could delay it, so allow the start-up time.
         "timeout": int(config.startup_timeout_seconds),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from container import decode, encode
+from container.codecs import decode, encode
 from container.errors import InferenceError
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 NUMERIC_KINDS = frozenset("biuf")
-# Per-row values of the prediction table (see container.encode); anything else in it is shared.
+# Per-row values of the prediction table (see container.codecs.encode); anything else in it is shared.
 TABLE_ROW_KEYS = ("predictions", "probabilities")
 
 

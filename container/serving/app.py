@@ -1,6 +1,6 @@
 """The HTTP side: the SageMaker routes, and nothing else.
 
-POST /invocations goes straight to its bare ASGI endpoint (container.invocations), which carries
+POST /invocations goes straight to its bare ASGI endpoint (container.serving.invocations), which carries
 the load; every other request, and the worker's start and stop, goes through a Starlette app.
 /ping answers from the event loop, never queued behind a prediction.
 """
@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from container import access_log, metrics
 from container.config import ServerConfig
-from container.invocations import InvocationsEndpoint, Receive, Scope, Send
-from container.request_ids import new_request_id
-from container.service import InferenceService
+from container.inference.service import InferenceService
+from container.serving.invocations import InvocationsEndpoint, Receive, Scope, Send
+from container.telemetry import access_log, metrics
+from container.telemetry.request_ids import new_request_id
 
 
 class ServerApp:

@@ -1,4 +1,4 @@
-"""`byoc`: the toolkit's command line.
+"""The runtime's `byoc` commands (the image carries them; byoc.py adds the deploy ones):
 
     byoc serve [--model-data ARCHIVE_OR_DIR] [--port N] [--workers N] [--handler NAME] [--program FILE]
     byoc package MODEL_PATH -o OUT.tar.gz [--code FILE_OR_DIR] [--requirements FILE] [--include PATH ...]
@@ -26,21 +26,8 @@ from container.packaging import build as packaging
 from container.serving import server
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
-    return args.run(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="byoc", description="Serve ML models in SageMaker-compatible containers."
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the runtime's commands (serve, package, inspect, extract) to `byoc`'s parser."""
     serve = commands.add_parser(
         "serve",
         help="serve a model natively, exactly as the image would",
@@ -104,17 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("destination", type=Path)
     _add_limit_options(extract)
     extract.set_defaults(run=run_extract)
-    _register_deploy_commands(commands)
-    return parser
-
-
-def _register_deploy_commands(commands: argparse._SubParsersAction) -> None:
-    # The AWS and local-endpoint commands live in the deploy package, which the image leaves out.
-    try:
-        from deploy import cli as deploy_cli
-    except ImportError:
-        return
-    deploy_cli.register(commands)
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -295,7 +271,3 @@ def run_extract(args: argparse.Namespace) -> int:
     size = sum(e.size for e in entries)
     print(f"extracted {files} files ({size} bytes) into {args.destination}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

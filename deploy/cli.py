@@ -1,4 +1,4 @@
-"""`byoc` commands of the deploy package, added to the runtime's parser by container.cli.
+"""`byoc` commands of the deploy package, added to the command line by byoc.py.
 
 Each group registers its own subcommands: deploy.aws_cli (push, upload, deploy, invoke, autoscale,
 update, delete, metrics, status) and deploy.local_cli (local up/update/down/ls). A group whose

@@ -50,7 +50,7 @@ class Result:
 @pytest.fixture
 def byoc(capsys: pytest.CaptureFixture[str]):
     """Run `byoc ARGS...` in this process; its exit code, stdout and stderr."""
-    from container.cli import main
+    from byoc import main
 
     def run(*args: str) -> Result:
         capsys.readouterr()

@@ -37,7 +37,7 @@ class LocalEndpoint:
 
     def _run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "container.cli", "local", *args],
+            [sys.executable, "-m", "byoc", "local", *args],
             env=self.env, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
         )  # fmt: skip
 
@@ -202,7 +202,7 @@ def test_push_deploy_invoke_scale_update_watch_delete(
     endpoint = "byoc-flow"
     # push, with `byoc push` (which runs build_and_push.sh)
     result = subprocess.run(
-        [sys.executable, "-m", "container.cli", "push", "byoc-flow", "v1", "--registry", registry.host,
+        [sys.executable, "-m", "byoc", "push", "byoc-flow", "v1", "--registry", registry.host,
          "--network", "host"],
         env=env_for_script, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip

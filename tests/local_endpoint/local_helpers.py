@@ -66,7 +66,7 @@ class LocalCli:
 
     def __call__(self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT_SECONDS):
         result = subprocess.run(
-            [sys.executable, "-m", "container.cli", "local", *args],
+            [sys.executable, "-m", "byoc", "local", *args],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from container.cli import build_parser
+from byoc import build_parser
 from deploy.local import docker, manager
 
 
@@ -56,7 +56,7 @@ def test_cli_registers_the_local_group() -> None:
 
 
 def test_invalid_names_and_env_are_refused_before_anything_starts(tmp_path, capsys, monkeypatch) -> None:
-    from container.cli import main
+    from byoc import main
 
     home = tmp_path / "home"
     monkeypatch.setenv("BYOC_LOCAL_HOME", str(home))

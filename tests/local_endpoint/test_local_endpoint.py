@@ -254,7 +254,7 @@ def interrupt_when(local_cli: LocalCli, args: list[str], progress: str) -> tuple
     (exit status, the progress read before the interrupt, everything it wrote after it).
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "container.cli", "local", *args],
+        [sys.executable, "-m", "byoc", "local", *args],
         env=local_cli.env,
         cwd=local_cli.home,
         stderr=subprocess.PIPE,

@@ -35,7 +35,7 @@ def byoc(
     *args: str | Path, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "container.cli", *map(str, args)],
+        [sys.executable, "-m", "byoc", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -269,7 +269,7 @@ def test_serve_model_data_extracts_the_archive_privately_and_cleans_up(tmp_path,
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "container.cli", "serve", "--model-data", str(packaged),
+        [sys.executable, "-m", "byoc", "serve", "--model-data", str(packaged),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

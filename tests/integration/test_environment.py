@@ -282,4 +282,4 @@ def test_serve_help_describes_the_command() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: serve")
-    assert "/ping answers 200 once the model is loaded" in result.stdout
+    assert "/ping answers 200 once the model is loaded" in " ".join(result.stdout.split())

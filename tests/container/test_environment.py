@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration_helpers import (
+from server_helpers import (
     CSV_ROWS,
     EXIT_TIMEOUT,
     HTTP_TIMEOUT,

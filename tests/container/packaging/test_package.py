@@ -20,7 +20,7 @@ from container.archives import manifest
 from container.serving.server_process import free_port
 from model_artifacts.train import train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAYLOADS = ROOT / "local_test" / "payloads"
 SAMPLE_SCRIPT = ROOT / "model_artifacts" / "code" / "inference.py"
 

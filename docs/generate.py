@@ -15,14 +15,18 @@ the development virtualenv (`make venv`), which has them; it refuses to write an
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
+import re
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent / "commands.md"
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "docs" / "commands.md"
+COMMAND_EXTRAS = ("aws", "local")  # what `byoc push ...` and `byoc local ...` need (pyproject.toml)
 REGENERATE = "make docs (or .venv/bin/python -m docs.generate)"
 WIDTH = 110  # wrap prose below the 120-character limit for Markdown
 
@@ -53,7 +57,7 @@ def entry_points() -> list[Command]:
     import byoc
     from container.serving import server
 
-    _require_deploy_groups()
+    _require_command_extras()
     commands = [Command("byoc", byoc.build_parser(), "")]
     build_serve_parser = getattr(server, "build_parser", None)
     if build_serve_parser is not None:
@@ -64,18 +68,19 @@ def entry_points() -> list[Command]:
     return commands
 
 
-def _require_deploy_groups() -> None:
-    # deploy.cli skips a group whose third-party dependencies are missing (the image has none of
-    # them); here a skipped group would silently drop commands from the reference.
-    from deploy import cli as deploy_cli
-
-    for name in getattr(deploy_cli, "GROUPS", ()):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise IncompleteCommandLine(
-                f"{name} cannot be imported ({exc}); install the dev extras (make venv) and run again"
-            ) from exc
+def _require_command_extras() -> None:
+    # The deploy commands register only where the `aws` and `local` extras are installed (the image
+    # has neither); without them the reference would silently lose those commands.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    for extra in COMMAND_EXTRAS:
+        for requirement in extras[extra]:
+            module = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].replace("-", "_")
+            if importlib.util.find_spec(module) is None:
+                raise IncompleteCommandLine(
+                    f"{module} (the {extra!r} extra) is not installed; install the dev extras (make venv) "
+                    "and run again"
+                )
 
 
 def walk(command: Command) -> Iterator[Command]:

@@ -12,13 +12,14 @@ session; docker's layer cache makes a rebuild with unchanged sources take second
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, package_in_image, remove_containers
+
+from deploy.local.docker import available as docker_problem
 
 IMAGE_REPOSITORY = "byoc-toolkit"
 BUILD_TIMEOUT_SECONDS = 1200
@@ -28,27 +29,9 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _docker_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "the docker command is not installed"
-    try:
-        result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 30 s"
-    if result.returncode != 0:
-        return f"no Docker engine answers `docker info`: {(result.stderr or result.stdout).strip()}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
-    problem = _docker_problem()
+    problem = docker_problem()
     if problem is not None:
         if _in_ci():
             pytest.fail(f"CI=true but the Docker tests cannot run: {problem} (.ci/run starts dockerd)")

@@ -1,4 +1,4 @@
-"""Fixtures shared by the test directories that need a Docker engine (tests/docker, tests/local_endpoint).
+"""Fixtures shared by the test directories that need a Docker engine (tests/docker, tests/deploy/local).
 
 The engine, the base image, the image and the sample model archives are session fixtures here, so
 that a session running both directories builds the image and packages the sample model once.

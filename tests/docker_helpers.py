@@ -1,4 +1,4 @@
-"""Helpers for the Docker tests (tests/docker, tests/local_endpoint): docker, containers, loopback HTTP.
+"""Helpers for the Docker tests (tests/docker, tests/deploy/local): docker, containers, loopback HTTP.
 
 Every container is started on host networking with the server bound to 127.0.0.1 on a free port,
 and labelled so that a session's leftovers (and older sessions' strays) are removed.

@@ -13,6 +13,7 @@ natively behaves as it will in the container.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -21,8 +22,9 @@ import tempfile
 from pathlib import Path
 
 from container.archives import extraction as archive
-from container.config import ConfigError, load_config
-from container.packaging import build as packaging
+from container.archives import manifest
+from container.config import ConfigError, load_archive_limits, load_config
+from container.packaging import build, inspect, verify
 from container.serving import server
 
 
@@ -99,7 +101,7 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _limits(args: argparse.Namespace) -> archive.Limits:
-    limits = archive.Limits.from_env()
+    limits = load_archive_limits()
     return archive.Limits(
         max_bytes=args.max_bytes or limits.max_bytes,
         max_members=args.max_members or limits.max_members,
@@ -118,35 +120,38 @@ SERVE_OPTIONS = {
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    for option, variable in SERVE_OPTIONS.items():
-        value = getattr(args, option)
-        if value is not None:
-            os.environ[variable] = str(value)
-    extracted: Path | None = None
-    if args.model_data is not None and args.model_data.is_file():
-        extracted = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
-        try:
-            archive.safe_extract(args.model_data, extracted / "model")
-        except archive.ArchiveError as exc:  # UnsafeArchive too
-            shutil.rmtree(extracted, ignore_errors=True)
-            print(f"byoc serve: {exc}", file=sys.stderr)
+    # The options are the variables the image reads, given to the same parser: a model served
+    # natively is configured exactly as in the container. Nothing is written to os.environ.
+    flags = {variable: getattr(args, option) for option, variable in SERVE_OPTIONS.items()}
+    environ = {**os.environ, **{name: str(value) for name, value in flags.items() if value is not None}}
+    scratch: Path | None = None
+    if args.model_data is not None:
+        if not args.model_data.exists():
+            print(f"byoc serve: {args.model_data} does not exist", file=sys.stderr)
             return 1
-        os.environ["BYOC_MODEL_DIR"] = str(extracted / "model")
-    elif args.model_data is not None:
-        os.environ["BYOC_MODEL_DIR"] = str(args.model_data)
+        if args.model_data.is_file():
+            scratch = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
+            try:
+                archive.safe_extract(args.model_data, scratch / "model", load_archive_limits())
+            except (archive.ArchiveError, ConfigError) as exc:
+                shutil.rmtree(scratch, ignore_errors=True)
+                print(f"byoc serve: {exc}", file=sys.stderr)
+                return 1
+            environ["BYOC_MODEL_DIR"] = str(scratch / "model")
+        else:
+            environ["BYOC_MODEL_DIR"] = str(args.model_data)
+    remove_scratch = (lambda: shutil.rmtree(scratch, ignore_errors=True)) if scratch else None
     try:
-        config = load_config()
+        config = load_config(environ)
     except ConfigError as exc:
+        if remove_scratch:
+            remove_scratch()
         print(f"byoc serve: {exc}", file=sys.stderr)
         return 2
-    try:
-        return server.run(config)
-    finally:
-        if extracted is not None and os.getpid() == _MAIN_PID:  # not in forked workers
-            shutil.rmtree(extracted, ignore_errors=True)
-
-
-_MAIN_PID = os.getpid()
+    # On this machine, unlike under SageMaker, nobody polls /ping: a model that cannot load is
+    # said at once, with the reason, and the command exits 1.
+    config = dataclasses.replace(config, exit_on_load_failure=True)
+    return server.run(config, on_exit=remove_scratch)
 
 
 # --- package / inspect / extract --------------------------------------------------------------
@@ -161,7 +166,7 @@ def run_package(args: argparse.Namespace) -> int:
     if args.sample is not None and not args.sample.is_file():
         print(f"byoc package: the sample {args.sample} does not exist", file=sys.stderr)
         return 2
-    spec = packaging.PackageSpec(
+    spec = build.PackageSpec(
         model_path=args.model_path,
         output=args.output,
         code=args.code,
@@ -171,11 +176,12 @@ def run_package(args: argparse.Namespace) -> int:
         version_overrides=overrides,
     )
     try:
-        files = packaging.collect_files(spec)
-    except packaging.PackagingError as exc:
+        files = build.collect_files(spec)
+        build.require_model(spec, files)
+    except build.PackagingError as exc:
         print(f"byoc package: {exc}", file=sys.stderr)
         return 1
-    manifest_data = packaging.build_manifest(spec, files)
+    manifest_data = build.build_manifest(spec, files)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed into place only once verified: a failed build never
     # leaves an archive that looks ready to deploy.
@@ -183,14 +189,14 @@ def run_package(args: argparse.Namespace) -> int:
         dir=args.output.parent, prefix=".byoc-", suffix=".tar.gz", delete=False
     ) as tmp:
         staged = Path(tmp.name)
-        packaging.write_archive(files, packaging.manifest.dumps(manifest_data), tmp)
-    print(f"packed {len(files)} files:")
+        build.write_archive(files, manifest.dumps(manifest_data), tmp)
+    print(f"packed {len(files)} file{'' if len(files) == 1 else 's'}:")
     for name, source in sorted(files.items()):
         print(f"  {name:<40} <- {source}")
     versions = ", ".join(f"{k} {v}" for k, v in manifest_data["versions"].items())
-    print(f"manifest: {versions}; handler {spec.handler}; program {manifest_data['program'] or '(none)'}")
+    print(f"manifest: {versions}; handler {spec.handler}; program {_program(manifest_data)}")
     print("verifying: extracting and serving it with the real runtime ...")
-    result = packaging.verify(
+    result = verify.verify(
         staged,
         spec.handler,
         manifest_data["program"],
@@ -198,6 +204,7 @@ def run_package(args: argparse.Namespace) -> int:
         args.content_type,
         args.accept,
         progress=lambda message: print(f"  {message}", flush=True),
+        model_dir_shown_as=str(spec.model_path) if spec.model_path.is_dir() else "the archive's root",
     )
     for line in result.loaded:
         print(f"  {line}")
@@ -211,6 +218,10 @@ def run_package(args: argparse.Namespace) -> int:
     staged.replace(args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes), verified")
     return 0
+
+
+def _program(manifest_data: dict) -> str:
+    return manifest_data.get("program") or "(none)"
 
 
 def _umask() -> int:
@@ -228,8 +239,8 @@ def _parse_version(item: str) -> tuple[str, str]:
 
 def run_inspect(args: argparse.Namespace) -> int:
     try:
-        report = packaging.inspect_archive(args.archive, _limits(args))
-    except archive.ArchiveError as exc:  # UnsafeArchive too
+        report = inspect.inspect_archive(args.archive, _limits(args))
+    except (archive.ArchiveError, ConfigError) as exc:  # UnsafeArchive too
         if args.json:
             print(json.dumps({"ok": False, "unsafe": str(exc)}, indent=2))
         print(f"byoc inspect: {exc}", file=sys.stderr)
@@ -253,7 +264,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     if report.manifest is not None:
         versions = ", ".join(f"{k} {v}" for k, v in report.manifest.get("versions", {}).items())
         print(f"manifest: made by byoc-toolkit {report.manifest.get('toolkit')}; {versions}")
-        print(f"          handler {report.manifest.get('handler')}; program {report.manifest.get('program')}")
+        print(f"          handler {report.manifest.get('handler')}; program {_program(report.manifest)}")
     for warning in report.warnings:
         print(f"warning: {warning}")
     for problem in report.problems:
@@ -264,7 +275,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 def run_extract(args: argparse.Namespace) -> int:
     try:
         entries = archive.safe_extract(args.archive, args.destination, _limits(args))
-    except archive.ArchiveError as exc:  # UnsafeArchive too
+    except (archive.ArchiveError, ConfigError) as exc:  # UnsafeArchive too
         print(f"byoc extract: {exc}", file=sys.stderr)
         return 1
     files = sum(1 for e in entries if e.kind == "file")

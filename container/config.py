@@ -1,17 +1,28 @@
 """Server settings from the environment (SAGEMAKER_* and the toolkit's own BYOC_*). Pure parsing.
 
+The one door for settings: every variable the runtime (and its handlers) reads is parsed here, into
+one frozen ServerConfig that is passed down; nothing else reads the environment for a setting.
 Every variable is validated at start: an invalid value stops the server with a message naming the
 variable, what it holds and what it should hold, instead of surfacing as a strange failure later.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from container.archives.extraction import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_MEMBERS,
+    MAX_BYTES_ENV,
+    MAX_MEMBERS_ENV,
+    Limits,
+)
 from container.codecs import mediatypes
 
 MIB = 1024 * 1024
@@ -19,6 +30,10 @@ DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PROGRAM = "inference.py"
 DEFAULT_HANDLER = "sklearn"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+# SageMaker's containers listen on every interface; tests and `byoc serve --host` narrow it.
+DEFAULT_BIND_HOST = "0.0.0.0"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
 
 class ConfigError(ValueError):
@@ -32,6 +47,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ServerConfig:
     port: int = 8080
+    bind_host: str = DEFAULT_BIND_HOST
     workers: int = 1
     timeout_seconds: float = 60.0
     max_payload_bytes: int = 6 * MIB
@@ -51,6 +67,13 @@ class ServerConfig:
     preload: bool = True
     max_batch_size: int = 32
     max_batch_delay_seconds: float = 0.0
+    # The scikit-learn handler's settings: which model file to load when there are several, and the
+    # types a .skops file may hold.
+    model_file: str | None = None
+    skops_trusted_types: tuple[str, ...] = ()
+    # Set by `byoc serve` (not by any variable): a model that fails to load stops the server at once
+    # instead of answering /ping 503 with the reason, as a container under SageMaker must.
+    exit_on_load_failure: bool = False
 
     def execution_parameters(self) -> dict[str, object]:
         """The answer to GET /execution-parameters (batch transform)."""
@@ -68,6 +91,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     program_raw = env.raw("SAGEMAKER_PROGRAM")
     return ServerConfig(
         port=env.integer("SAGEMAKER_BIND_TO_PORT", 8080, low=1, high=65535),
+        bind_host=_bind_host(env),
         workers=env.integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, low=1, high=256),
         timeout_seconds=env.number("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60.0, low=0.001, high=3600),
         max_payload_bytes=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=1, high=100) * MIB,
@@ -89,6 +113,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
+        model_file=env.raw("BYOC_MODEL_FILE"),
+        skops_trusted_types=env.names("BYOC_SKOPS_TRUSTED_TYPES"),
+    )
+
+
+def load_archive_limits(environ: Mapping[str, str] | None = None) -> Limits:
+    """The caps on what extracting a model archive may unpack (BYOC_ARCHIVE_MAX_*)."""
+    env = _Env(os.environ if environ is None else environ)
+    return Limits(
+        max_bytes=env.integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, low=1, high=2**63 - 1),
+        max_members=env.integer(MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS, low=1, high=2**63 - 1),
     )
 
 
@@ -131,6 +166,11 @@ class _Env:
             raise ConfigError(name, raw, f"a number of seconds from {low:g} to {high:g}")
         return value
 
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list; blanks around and between the names are ignored."""
+        raw = self.raw(name) or ""
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.raw(name)
         if raw is None:
@@ -156,6 +196,17 @@ def _log_level(env: _Env) -> int:
     raise ConfigError(
         "SAGEMAKER_CONTAINER_LOG_LEVEL", raw, "a logging level number (10, 20, ...) or name (INFO)"
     )
+
+
+def _bind_host(env: _Env) -> str:
+    raw = env.text("BYOC_BIND_HOST", DEFAULT_BIND_HOST)
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(raw):
+        return raw
+    raise ConfigError("BYOC_BIND_HOST", raw, "an IP address (0.0.0.0, 127.0.0.1, ::1) or a host name")
 
 
 def _default_accept(env: _Env) -> str:

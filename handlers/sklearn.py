@@ -2,7 +2,8 @@
 
 model_fn loads the one model file in the model directory: `*.joblib`, `*.pkl` / `*.pickle`, or
 `*.skops` (only with the types it holds listed in BYOC_SKOPS_TRUSTED_TYPES). BYOC_MODEL_FILE picks
-one when there are several.
+one when there are several. Both settings come from the server's config (container.config), handed
+over in the context.
 
 predict_fn checks each request against what the estimator was fitted on (2-D rows, the number of
 features, numeric values) so that a wrong request is a 400 saying what was expected, and returns
@@ -15,7 +16,6 @@ container.codecs.encode for how that is written as JSON, JSON Lines, CSV and NPY
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +26,8 @@ import numpy as np
 import scipy.sparse
 
 from container.codecs import mediatypes
+from container.config import ServerConfig, load_config
+from container.contract.context import Context
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 
 # preload: a fitted estimator is plain data, safe to load before the workers fork and share.
@@ -40,9 +42,12 @@ NON_NUMERIC_KINDS = "OUS"
 DENSE_TYPES = (mediatypes.JSON, mediatypes.CSV, mediatypes.JSONLINES, mediatypes.NPY)
 
 
-def model_fn(model_dir: str) -> Any:
-    path = find_model_file(Path(model_dir))
-    model = LOADERS[path.suffix.lower()](path)
+def model_fn(model_dir: str, context: Context | None = None) -> Any:
+    # Called by the runtime with its context; called directly (a notebook, a test), it reads the
+    # settings from the environment through the same parser.
+    config = context.config if context is not None and context.config is not None else load_config()
+    path = find_model_file(Path(model_dir), config.model_file)
+    model = LOADERS[path.suffix.lower()](path, config)
     if not hasattr(model, "predict"):
         raise InferenceError(
             f"{path.name} holds a {type(model).__name__}, which has no predict method",
@@ -127,11 +132,10 @@ def _predict_is_argmax_of_proba(model: Any) -> bool:
 # --- loading ----------------------------------------------------------------------------------
 
 
-def find_model_file(model_dir: Path) -> Path:
-    """The model file to load; a clear error listing the directory when it is not exactly one."""
+def find_model_file(model_dir: Path, chosen: str | None = None) -> Path:
+    """The model file to load (`chosen`, or the only one); a clear error listing the directory."""
     if not model_dir.is_dir():
         raise InferenceError(f"the model directory {model_dir} does not exist", code="no_model_dir")
-    chosen = os.environ.get(MODEL_FILE_ENV, "").strip()
     if chosen:
         path = model_dir / chosen
         if not path.is_file():
@@ -162,12 +166,17 @@ def find_model_file(model_dir: Path) -> Path:
     return candidates[0]
 
 
-def load_pickle(path: Path) -> Any:
+def load_joblib(path: Path, config: ServerConfig) -> Any:
+    return joblib.load(path)
+
+
+def load_pickle(path: Path, config: ServerConfig) -> Any:
     with path.open("rb") as file:
         return pickle.load(file)
 
 
-def load_skops(path: Path) -> Any:
+def load_skops(path: Path, config: ServerConfig) -> Any:
+    trusted = config.skops_trusted_types
     try:
         import skops.io as sio
     except ImportError:
@@ -176,7 +185,6 @@ def load_skops(path: Path) -> Any:
             "code/requirements.txt or install byoc-toolkit[skops]",
             code="skops_missing",
         ) from None
-    trusted = [name.strip() for name in os.environ.get(SKOPS_TRUSTED_ENV, "").split(",") if name.strip()]
     untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
     if untrusted:
         raise InferenceError(
@@ -185,11 +193,11 @@ def load_skops(path: Path) -> Any:
             code="untrusted_types",
             untrusted_types=untrusted,
         )
-    return sio.load(path, trusted=trusted)
+    return sio.load(path, trusted=list(trusted))
 
 
-LOADERS: dict[str, Callable[[Path], Any]] = {
-    ".joblib": joblib.load,
+LOADERS: dict[str, Callable[[Path, ServerConfig], Any]] = {
+    ".joblib": load_joblib,
     ".pkl": load_pickle,
     ".pickle": load_pickle,
     ".skops": load_skops,

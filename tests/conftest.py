@@ -1,4 +1,5 @@
-"""Fixtures shared by the test directories that need a Docker engine (tests/docker, tests/deploy/local).
+"""Fixtures shared across the test directories: a clean environment for server processes, the sample
+model, and what the Docker tests need (tests/docker, tests/deploy/local).
 
 The engine, the base image, the image and the sample model archives are session fixtures here, so
 that a session running both directories builds the image and packages the sample model once.
@@ -15,14 +16,45 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import joblib
 import pytest
 from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, package_in_image, remove_containers
 
 from deploy.local.docker import available as docker_problem
+from model_artifacts.train import train
 
 IMAGE_REPOSITORY = "byoc-toolkit"
 BUILD_TIMEOUT_SECONDS = 1200
+
+
+# --- server processes and the sample model --------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_server_environment() -> Iterator[None]:
+    """Servers inherit os.environ: keep a developer's SAGEMAKER_*/BYOC_* settings out of them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(("SAGEMAKER_", "BYOC_")) or name.lower().endswith("_proxy"):
+                patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Any:
+    return train()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory, trained_model: Any) -> Path:
+    path = tmp_path_factory.mktemp("trained") / "model.joblib"
+    joblib.dump(trained_model, path)
+    return path
+
+
+# --- Docker --------------------------------------------------------------------------------------
 
 
 def _in_ci() -> bool:

@@ -51,16 +51,10 @@ class UnsafeArchive(ArchiveError):
 
 @dataclass(frozen=True)
 class Limits:
+    """Caps against archive bombs; container.config.load_archive_limits reads them from the environment."""
+
     max_bytes: int = DEFAULT_MAX_BYTES
     max_members: int = DEFAULT_MAX_MEMBERS
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
-        env = os.environ if environ is None else environ
-        return cls(
-            max_bytes=_positive_int(env, MAX_BYTES_ENV, DEFAULT_MAX_BYTES),
-            max_members=_positive_int(env, MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS),
-        )
 
 
 @dataclass(frozen=True)
@@ -134,7 +128,7 @@ def _open(archive: Path) -> tarfile.TarFile:
 
 
 def _checked_members(tar: tarfile.TarFile, limits: Limits | None) -> Iterator[tuple[Entry, tarfile.TarInfo]]:
-    tally = _Tally(limits or Limits.from_env())
+    tally = _Tally(limits or Limits())
     try:
         for member in tar:
             yield _check(member, tally), member
@@ -228,19 +222,6 @@ def _kind_name(member: tarfile.TarInfo) -> str:
     if member.isfifo():
         return "a FIFO"
     return f"a member of type {member.type!r}"
-
-
-def _positive_int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ArchiveError(f"{name}={raw!r} is invalid: expected a positive whole number") from None
-    if value <= 0:
-        raise ArchiveError(f"{name}={raw!r} is invalid: expected a positive whole number")
-    return value
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -32,21 +32,37 @@ MAX_NESTING = 32
 # tells an .npz from other files.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
+Decoder = Callable[[bytes, mediatypes.MediaType], Any]
+
 
 def decode(body: bytes | str, content_type: str | None) -> Any:
     """Decode a request body according to its Content-Type header (the runtime's input_fn)."""
     media_type = mediatypes.parse_content_type(content_type)
+    decoder = _decoder_for(media_type)
+    if isinstance(body, str):
+        # Already text (the runtime hands JSON and CSV to a user's input_fn as str, as AWS's toolkit
+        # does, and such an input_fn may pass it on here): the charset was applied on the way in.
+        body = _utf8(body)
+        media_type = mediatypes.MediaType(media_type.type, media_type.subtype)
+    return _decode_with(decoder, body, media_type)
+
+
+def decode_body(body: bytes, media_type: mediatypes.MediaType) -> Any:
+    """Decode the request's bytes as the (already parsed) `media_type`: no round trip through text."""
+    return _decode_with(_decoder_for(media_type), body, media_type)
+
+
+def _decoder_for(media_type: mediatypes.MediaType) -> Decoder:
     decoder = DECODERS.get(media_type.essence)
     if decoder is None:
         raise UnsupportedMediaType(
             f"Content-Type {media_type.essence!r} is not supported",
             supported=sorted(DECODERS),
         )
-    if isinstance(body, str):
-        # Already text (the runtime hands JSON and CSV to input_fn as str, as AWS's toolkit does):
-        # the charset was applied on the way in.
-        body = _utf8(body)
-        media_type = mediatypes.MediaType(media_type.type, media_type.subtype)
+    return decoder
+
+
+def _decode_with(decoder: Decoder, body: bytes, media_type: mediatypes.MediaType) -> Any:
     if not body:
         raise BadRequest("the request body is empty", code="empty_body")
     return decoder(body, media_type)
@@ -464,7 +480,7 @@ def _refuse_zip_bomb(body: bytes) -> None:
         )
 
 
-DECODERS: dict[str, Callable[[bytes, mediatypes.MediaType], Any]] = {
+DECODERS: dict[str, Decoder] = {
     mediatypes.JSON: decode_json,
     mediatypes.CSV: decode_csv,
     mediatypes.JSONLINES: decode_jsonlines,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from container.config import ServerConfig
 from container.headers import (
     CUSTOM_ATTRIBUTES,
     INFERENCE_ID,
@@ -36,6 +37,9 @@ class Context:
     """Request metadata for handler functions that declare a trailing `context` parameter."""
 
     model_dir: str
+    # The server's settings, as parsed at start (container.config): what handlers read their own
+    # settings from, instead of the environment.
+    config: ServerConfig | None = None
     content_type: str | None = None
     accept: str | None = None
     custom_attributes: str | None = None
@@ -48,11 +52,16 @@ class Context:
 
     @classmethod
     def for_request(
-        cls, model_dir: str, headers: Mapping[str, str], accept: str | None, request_id: str
+        cls,
+        config: ServerConfig,
+        headers: Mapping[str, str],
+        accept: str | None,
+        request_id: str,
     ) -> Context:
         lowered = {k.lower(): v for k, v in headers.items()}
         return cls(
-            model_dir=model_dir,
+            model_dir=str(config.model_dir),
+            config=config,
             content_type=lowered.get("content-type"),
             accept=accept,
             custom_attributes=lowered.get(CUSTOM_ATTRIBUTES.lower()),

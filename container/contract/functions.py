@@ -73,6 +73,13 @@ class Handler:
             return True
         return self.output_fn is not None and self.output_fn.source != defaults.__name__
 
+    @property
+    def reads_own_input(self) -> bool:
+        """True when the request body goes to user or handler code, not the runtime's decoders."""
+        if self.transform_fn is not None:
+            return True
+        return self.input_fn is not None and self.input_fn.source != defaults.__name__
+
     def describe(self) -> str:
         used = [
             self.model_fn,

@@ -1,4 +1,4 @@
-"""Micro-batching, the pure part: which requests can share one predict call, and how to share it.
+"""Micro-batching, the pure part: when to batch, which requests can share one predict call, and how.
 
 A model call costs about the same for 1 row as for 32, so requests that arrive together are worth
 stacking into one call. Two requests share a batch only when their decoded inputs are 2-D numeric
@@ -20,11 +20,44 @@ NUMERIC_KINDS = frozenset("biuf")
 TABLE_ROW_KEYS = ("predictions", "probabilities")
 
 
-@dataclass(frozen=True)
+# A request alone in its worker skips the batch path while the recent batches averaged under this
+# size; each batch moves the average this far towards its own size.
+LONE_BATCH_SIZE = 1.5
+RECENT_BATCH_WEIGHT = 0.2
+
+
+@dataclass
 class BatchPolicy:
+    """Whether a request takes the batch path, and how big a batch may grow.
+
+    A request with no company, now or lately, goes over whole in one call, as without batching, so
+    a lone request pays nothing for batching. Under load (batches lately bigger than one) even a
+    request that finds no other in flight takes the batch path: its company is about to arrive, and
+    a call of its own would only hold the batch up.
+    """
+
     enabled: bool = True
     max_batch_size: int = 32  # requests in one predict call
     max_delay_seconds: float = 0.0  # extra wait for company; 0 batches only what is already queued
+    recent_batch_size: float = 1.0  # moving average of requests per predict_fn call
+
+    @property
+    def runner_batch_size(self) -> int:
+        """The most calls the model thread may gather into one (1: it never gathers)."""
+        return self.max_batch_size if self.enabled else 1
+
+    def takes_batch_path(self, requests_in_flight: int) -> bool:
+        if not self.enabled:
+            return False
+        return requests_in_flight > 1 or self.recent_batch_size >= LONE_BATCH_SIZE
+
+    def record(self, size: int) -> None:
+        """One predict_fn call served `size` requests.
+
+        Called from the model thread; a float assignment is atomic, and an update lost to a race
+        with the event loop only shifts the average a little.
+        """
+        self.recent_batch_size += (size - self.recent_batch_size) * RECENT_BATCH_WEIGHT
 
 
 class CannotSplit(ValueError):

@@ -5,24 +5,32 @@ or raises StageFailure saying which stage failed, which decides whose fault it w
 container.errors.error_response). `invoke` runs a whole request on the model thread;
 `decode_request` + `predict_batch` are the same stages split for micro-batching, where several
 requests' rows go through predict_fn in one call.
+
+Every function that calls predict_fn reports how many requests that one call served to `on_predict`
+(the batching policy's and the metrics' view of batch sizes); a request that failed before
+predict_fn is not counted.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from container.codecs import mediatypes
+from container.codecs import decode, mediatypes
 from container.contract.context import Context
 from container.contract.functions import Handler
 from container.errors import DECODE, ENCODE, PREDICT
 from container.inference import batching
+from container.types import Outcome
 
 # The types sagemaker-inference hands to input_fn as text rather than bytes; we do the same, with
 # the request's charset applied, so modules written for it keep working.
 TEXT_TYPES = frozenset({mediatypes.JSON, mediatypes.CSV})
+
+# Called with the number of requests one predict_fn call served.
+PredictObserver = Callable[[int], None]
 
 
 class StageFailure(Exception):
@@ -32,26 +40,23 @@ class StageFailure(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class Outcome:
-    body: bytes
-    content_type: str
-    model_seconds: float
-
-
-def invoke(handler: Handler, model: Any, body: bytes, accept: str, context: Context) -> Outcome:
+def invoke(
+    handler: Handler, model: Any, body: bytes, accept: str, context: Context, on_predict: PredictObserver
+) -> Outcome:
     """Run the request through transform_fn, or input_fn -> predict_fn -> output_fn."""
-    content_type, input_data = _prepare_input(body, context.content_type)
     if handler.transform_fn is not None:
+        content_type, input_data = _prepare_input(body, context.content_type)
         # transform_fn mixes decoding and prediction, so its failures count as the model's.
+        on_predict(1)
         started = time.perf_counter()
         result = _stage(
             PREDICT, handler.transform_fn, model, input_data, content_type, accept, context=context
         )
         model_seconds = time.perf_counter() - started
     else:
-        assert handler.input_fn and handler.predict_fn and handler.output_fn
-        data = _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
+        assert handler.predict_fn and handler.output_fn
+        data = decode_request(handler, body, context)
+        on_predict(1)
         started = time.perf_counter()
         prediction = _stage(PREDICT, handler.predict_fn, data, model, context=context)
         model_seconds = time.perf_counter() - started
@@ -64,8 +69,15 @@ def invoke(handler: Handler, model: Any, body: bytes, accept: str, context: Cont
 
 
 def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
-    """input_fn on the request body: the DECODE stage alone."""
+    """The DECODE stage alone: input_fn on the request body."""
     assert handler.input_fn is not None
+    if not handler.reads_own_input:
+        # The runtime's own codecs take the bytes and the parsed type: no detour through text.
+        # parse_content_type is cached per header value, and a bad header is a 415 saying why.
+        try:
+            return decode.decode_body(body, mediatypes.parse_content_type(context.content_type))
+        except Exception as exc:
+            raise StageFailure(DECODE, exc) from exc
     content_type, input_data = _prepare_input(body, context.content_type)
     return _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
 
@@ -79,7 +91,9 @@ class BatchItem:
     context: Context
 
 
-def predict_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> list[tuple[bool, Any]]:
+def predict_batch(
+    handler: Handler, model: Any, items: Sequence[BatchItem], on_predict: PredictObserver
+) -> list[tuple[bool, Any]]:
     """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
 
     If the batch fails, or its prediction cannot be split back by rows, each item is predicted
@@ -87,7 +101,8 @@ def predict_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> l
     """
     assert handler.predict_fn is not None
     if len(items) == 1:
-        return [_predict_alone(handler, model, items[0])]
+        return [_predict_alone(handler, model, items[0], on_predict)]
+    on_predict(len(items))
     try:
         stacked, sizes = batching.stack([item.data for item in items])
         started = time.perf_counter()
@@ -95,20 +110,28 @@ def predict_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> l
         model_seconds = time.perf_counter() - started
         parts = batching.split(prediction, sizes)
     except Exception:
-        return [_predict_alone(handler, model, item) for item in items]
+        # Counted once above, as the call it was; the retries alone are not counted again.
+        return [_predict_alone(handler, model, item, _uncounted) for item in items]
     return [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
 
 
-def _predict_alone(handler: Handler, model: Any, item: BatchItem) -> tuple[bool, Any]:
+def _predict_alone(
+    handler: Handler, model: Any, item: BatchItem, on_predict: PredictObserver
+) -> tuple[bool, Any]:
     assert handler.predict_fn is not None
+    on_predict(1)
     started = time.perf_counter()
     try:
         prediction = _stage(PREDICT, handler.predict_fn, item.data, model, context=item.context)
     except StageFailure as failure:
         return False, failure
     return _encode_outcome(handler, prediction, item, time.perf_counter() - started)
+
+
+def _uncounted(size: int) -> None:
+    pass
 
 
 def _encode_outcome(
@@ -126,7 +149,11 @@ def _encode_outcome(
 
 
 def _prepare_input(body: bytes, header: str | None) -> tuple[str | None, bytes | str]:
-    """The content type handlers see (lower-case, no parameters) and the body (text or bytes)."""
+    """What a handler's own input_fn (or transform_fn) sees: the content type, and the body.
+
+    The type is lower-case without parameters; JSON and CSV bodies are text, with the request's
+    charset applied, as AWS's toolkits hand them over.
+    """
     if header is None:
         return None, body
     try:

@@ -7,7 +7,6 @@ the load; every other request, and the worker's start and stop, goes through a S
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -22,10 +21,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from container.config import ServerConfig
-from container.inference.service import InferenceService
-from container.serving.invocations import InvocationsEndpoint, Receive, Scope, Send
+from container.inference.invoker import Invoker
+from container.inference.lifecycle import ModelLifecycle, ModelState
+from container.serving.invocations import InvocationsEndpoint
 from container.telemetry import access_log, metrics
 from container.telemetry.request_ids import new_request_id
+from container.types import Receive, Scope, Send
 
 
 class ServerApp:
@@ -42,17 +43,17 @@ class ServerApp:
             await self.starlette(scope, receive, send)
 
 
-def create_app(service: InferenceService) -> ServerApp:
-    invocations = InvocationsEndpoint(service)
-    config = service.config
+def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
+    invocations = InvocationsEndpoint(invoker)
+    config = invoker.config
 
     async def ping(request: Request) -> Response:
         started = time.perf_counter()
-        health = service.health()
+        health = lifecycle.health()
         if health.ready:
             response = Response(status_code=200)
         else:
-            code = "model_loading" if health.state.value == "loading" else "model_not_ready"
+            code = "model_loading" if health.state is ModelState.LOADING else "model_not_ready"
             body = {"code": code, "message": health.reason, "state": health.state.value}
             response = json_response(503, body)
         # Off by default: the platform pings every few seconds, which would drown the request lines.
@@ -70,7 +71,7 @@ def create_app(service: InferenceService) -> ServerApp:
         return response
 
     async def metrics_route(request: Request) -> Response:
-        return Response(service.metrics.render(), media_type=metrics.CONTENT_TYPE)
+        return Response(invoker.metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     async def execution_parameters(request: Request) -> Response:
         return json_response(200, config.execution_parameters())
@@ -84,20 +85,13 @@ def create_app(service: InferenceService) -> ServerApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_worker_logging(config)
-        if service.preloaded:
-            # The model is already here (loaded before the fork): finish the warm-up before this
-            # worker accepts its first connection, so it never answers 503 beside ready siblings.
-            await service.start()
-            loading = None
-        else:
-            # Loading may take minutes: accept connections meanwhile and answer /ping with 503.
-            loading = asyncio.create_task(service.start())
+        loading = await lifecycle.start_worker(invoker.start_runner())
         try:
             yield
         finally:
             if loading is not None:
                 loading.cancel()
-            service.stop()
+            invoker.stop()
             access_log.flush()
 
     routes = [

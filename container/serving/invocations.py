@@ -1,6 +1,6 @@
 """POST /invocations as a bare ASGI endpoint: the one route that carries the load.
 
-It reads the body within the payload limit, hands it to the worker's InferenceService, and turns
+It reads the body within the payload limit, hands it to the worker's Invoker, and turns
 every failure into a JSON error with the right status; a traceback goes to the log, never to the
 client. It speaks ASGI directly instead of going through Starlette's request, response, routing
 and middleware objects: at thousands of small requests a second those cost about as much as the
@@ -13,36 +13,30 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import orjson
 
 from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
+from container.inference.invoker import Invoker
 from container.inference.pipeline import StageFailure
-from container.inference.service import InferenceService
 from container.telemetry import access_log
 from container.telemetry.request_ids import new_request_id
+from container.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 JSON = "application/json"
 
 
 class InvocationsEndpoint:
-    def __init__(self, service: InferenceService) -> None:
-        self.service = service
-        self.max_payload_bytes = service.config.max_payload_bytes
+    def __init__(self, invoker: Invoker) -> None:
+        self.invoker = invoker
+        self.max_payload_bytes = invoker.config.max_payload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        service = self.service
-        metrics = service.metrics
+        invoker = self.invoker
+        metrics = invoker.metrics
         metrics.in_flight.inc()
         request_id = new_request_id()
         headers = request_headers(scope)
@@ -53,10 +47,10 @@ class InvocationsEndpoint:
         declared = headers.get("content-length")
         bytes_in = declared_length(declared)
         try:
-            accept = service.choose_accept(headers.get("accept"))
+            accept = invoker.choose_accept(headers.get("accept"))
             payload = await read_body(receive, declared, self.max_payload_bytes)
             bytes_in = len(payload)
-            outcome, context = await service.invoke(payload, headers, accept, request_id)
+            outcome, context = await invoker.invoke(payload, headers, accept, request_id)
             status, body, content_type = 200, outcome.body, outcome.content_type
             model_seconds = outcome.model_seconds
             extra_headers = context.response_headers
@@ -67,7 +61,7 @@ class InvocationsEndpoint:
             status, body, content_type = failure.status, orjson.dumps(failure.body()), JSON
         finally:
             metrics.in_flight.dec()  # in finally: a cancelled request must not count forever
-            if service.needs_restart:
+            if invoker.needs_restart:
                 _restart_worker_once()
         elapsed = time.perf_counter() - started
         overhead = max(elapsed - model_seconds, 0.0)

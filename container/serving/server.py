@@ -5,27 +5,29 @@ code/requirements.txt is installed, the user module is imported and the handler 
 failure there stops the server with a message, and a non-zero exit, instead of a half-working
 server.
 
-The listening socket is bound right after that. Where the handler allows it, the model is then
-loaded in this process while /ping answers 503 (container.serving.listener), so the workers forked after
-it share the model's memory instead of loading a copy each; otherwise each worker loads its own,
-behind the same honest /ping.
+The listening socket is bound right after that. Where the model's lifecycle says so
+(container.inference.lifecycle), the model is then loaded in this process while /ping answers 503
+(container.serving.listener), so the workers forked after it share the model's memory instead of
+loading a copy each; otherwise each worker loads its own, behind the same honest /ping.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from container.config import ConfigError, ServerConfig, load_config
-from container.contract import functions as handler
-from container.contract import user_code
+from container.contract import functions, user_code
 from container.errors import StartupError
-from container.inference.service import InferenceService
+from container.inference.invoker import Invoker
+from container.inference.lifecycle import ModelLifecycle, ModelState
 from container.serving.app import ServerApp, create_app
 from container.serving.listener import LoadingResponder, bind_listener
 from container.telemetry import metrics
@@ -35,20 +37,37 @@ log = logging.getLogger(__name__)
 
 GRACEFUL_TIMEOUT_SECONDS = 25  # SageMaker sends SIGKILL 30 s after SIGTERM
 KEEPALIVE_SECONDS = 75
-USAGE = "usage: serve [serve]   (starts the model server; SageMaker passes the 'serve' argument)"
+# gunicorn's exit status when a worker could not boot (here: its model failed to load, with
+# exit_on_load_failure set).
+WORKER_BOOT_ERROR = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="serve",
+        description="Start the model server, as SageMaker does with `docker run IMAGE serve`: the model "
+        "from BYOC_MODEL_DIR (default /opt/ml/model), settings from SAGEMAKER_* and BYOC_* variables "
+        "(docs/configuration.md). /ping answers 200 once the model is loaded and warmed up, 503 with "
+        "the reason before that or after a failed load.",
+    )
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        choices=["serve", "train"],
+        default="serve",
+        help="what SageMaker asks of the image: serve (the default) or train",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "train":
+    args = build_parser().parse_args(argv)
+    if args.mode == "train":
         print(
             "serve: this image serves models; it does not train them. Train elsewhere, package the "
             "model with `byoc package`, and deploy the image for inference.",
             file=sys.stderr,
         )
-        return 2
-    if args and args != ["serve"]:
-        print(f"serve: unexpected arguments {' '.join(args)!r}\n{USAGE}", file=sys.stderr)
         return 2
     try:
         config = load_config()
@@ -58,51 +77,85 @@ def main(argv: list[str] | None = None) -> int:
     return run(config)
 
 
-def run(config: ServerConfig) -> int:
+def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
+    """Serve until stopped; the exit status. `on_exit` runs once, in this process, at the end."""
+    finish = on_exit or (lambda: None)
     configure_logging(config.log_level)
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
     try:
-        service = build_service(config)
+        lifecycle, invoker = build_model(config)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
+        finish()
         return 1
-    host = os.environ.get("BYOC_BIND_HOST", "0.0.0.0")
     try:
-        listener = bind_listener(host, config.port)
+        listener = bind_listener(config.bind_host, config.port)
     except OSError as exc:
-        log.error("cannot start: cannot listen on %s:%d: %s", host, config.port, exc.strerror or exc)
+        log.error(
+            "cannot start: cannot listen on %s:%d: %s", config.bind_host, config.port, exc.strerror or exc
+        )
+        finish()
         return 1
-    app = create_app(service)
-    if service.can_preload:
+    app = create_app(lifecycle, invoker)
+    if lifecycle.loads_before_fork:
         log.info("loading the model once, before forking %d worker(s)", config.workers)
         with LoadingResponder(app, listener):
-            service.preload()
+            lifecycle.load_before_fork()
+        if config.exit_on_load_failure and lifecycle.state is ModelState.FAILED:
+            log.error("cannot start: the model failed to load: %s", lifecycle.failure)
+            listener.close()
+            finish()
+            return 1
         # Keep the garbage collector from touching the model's objects in every worker, which
         # would copy the pages they share with this process.
         gc.freeze()
     log.info(
         "serving on port %d (address %s) with %d worker(s)%s; model dir %s",
         config.port,
-        host,
+        config.bind_host,
         config.workers,
-        ", batching" if service.batching else "",
+        ", batching" if invoker.policy.enabled else "",
         config.model_dir,
     )
     options = gunicorn_options(config, listener.detach())
     options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
-    options["on_exit"] = lambda arbiter: metrics.remove_multiprocess_dir(metrics_dir)
-    GunicornServer(app, options).run()
+
+    def stopped(arbiter: object) -> None:
+        metrics.remove_multiprocess_dir(metrics_dir)
+        finish()
+
+    options["on_exit"] = stopped
+    return _run_gunicorn(GunicornServer(app, options))
+
+
+def _run_gunicorn(server: GunicornServer) -> int:
+    # gunicorn's workers are forked from inside run() and leave through SystemExit, which comes up
+    # through this frame in each of them: only the process that started the server turns it into
+    # an exit status; a worker's exit is passed on untouched.
+    arbiter_pid = os.getpid()
+    try:
+        server.run()
+    except SystemExit as exit_:
+        if os.getpid() != arbiter_pid:
+            raise
+        if exit_.code == WORKER_BOOT_ERROR:
+            log.error("cannot start: a worker could not load the model (see above)")
+            return 1
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     return 0
 
 
-def build_service(config: ServerConfig) -> InferenceService:
+def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
+    """Install requirements, import the user module, resolve the handler: everything before a load."""
     user_code.install_requirements(config.code_dir)
     user_module = user_code.import_user_module(config)
-    handler_module = handler.load_handler_module(config.handler)
-    resolved = handler.resolve(user_module, handler_module)
+    handler_module = functions.load_handler_module(config.handler)
+    resolved = functions.resolve(user_module, handler_module)
     log.info("handler functions: %s", resolved.describe())
-    return InferenceService(config, resolved)
+    model_metrics = metrics.Metrics()
+    lifecycle = ModelLifecycle(config, resolved, model_metrics)
+    return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
 
 
 def gunicorn_options(config: ServerConfig, listener_fd: int) -> dict[str, Any]:

@@ -75,3 +75,11 @@ class Worker(UvicornWorker):
         # The app reads no client address or scheme: no need to rewrite them from X-Forwarded-*.
         "proxy_headers": False,
     }
+
+    async def _serve(self) -> None:
+        # uvicorn closes the listening sockets it is given when the worker stops. Given gunicorn's
+        # socket wrappers, whose own close() then finds the descriptor gone, every worker logged
+        # "Error while closing socket [Errno 9] Bad file descriptor" on shutdown; the plain
+        # sockets inside them close once, quietly. The arbiter keeps its own copies.
+        self.sockets = [getattr(sock, "sock", sock) for sock in self.sockets]
+        await super()._serve()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration_helpers import (
+from server_helpers import (
     CSV_ROWS,
     EXIT_TIMEOUT,
     HTTP_TIMEOUT,
@@ -270,3 +270,16 @@ def test_serve_with_unknown_arguments_refuses(model_dir: Path) -> None:
     )
     assert result.returncode != 0
     assert "usage" in result.stderr
+
+
+def test_serve_help_describes_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "container.serving.server", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=EXIT_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: serve")
+    assert "/ping answers 200 once the model is loaded" in " ".join(result.stdout.split())

@@ -30,6 +30,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from container.codecs import decode, encode
+from container.config import load_config
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
 from handlers import sklearn as handler
 
@@ -127,29 +128,27 @@ def test_several_model_files_are_ambiguous(tmp_path):
     )
 
 
-def test_model_file_env_picks_one(tmp_path, monkeypatch):
+def test_model_file_env_picks_one(tmp_path):
     (tmp_path / "a.joblib").write_bytes(b"")
     (tmp_path / "b.pkl").write_bytes(b"")
-    monkeypatch.setenv("BYOC_MODEL_FILE", " b.pkl ")
-    assert handler.find_model_file(tmp_path) == tmp_path / "b.pkl"
+    chosen = load_config({"BYOC_MODEL_FILE": " b.pkl "}).model_file
+    assert handler.find_model_file(tmp_path, chosen) == tmp_path / "b.pkl"
 
 
-def test_model_file_env_naming_a_missing_file(tmp_path, monkeypatch):
+def test_model_file_env_naming_a_missing_file(tmp_path):
     (tmp_path / "a.joblib").write_bytes(b"")
-    monkeypatch.setenv("BYOC_MODEL_FILE", "c.joblib")
     with pytest.raises(InferenceError) as caught:
-        handler.find_model_file(tmp_path)
+        handler.find_model_file(tmp_path, load_config({"BYOC_MODEL_FILE": "c.joblib"}).model_file)
     assert caught.value.code == "no_model_file"
     assert caught.value.message == (
         f"BYOC_MODEL_FILE='c.joblib', but {tmp_path / 'c.joblib'} is not a file; it holds: a.joblib"
     )
 
 
-def test_model_file_env_with_an_unknown_format(tmp_path, monkeypatch):
+def test_model_file_env_with_an_unknown_format(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"")
-    monkeypatch.setenv("BYOC_MODEL_FILE", "model.onnx")
     with pytest.raises(InferenceError) as caught:
-        handler.find_model_file(tmp_path)
+        handler.find_model_file(tmp_path, load_config({"BYOC_MODEL_FILE": "model.onnx"}).model_file)
     assert caught.value.code == "unknown_model_format"
     assert ".onnx" in caught.value.message and ".joblib, .pkl, .pickle, .skops" in caught.value.message
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from integration_helpers import CSV_ROWS, client, make_model_dir, run_until_exit, serving, write_code
+from server_helpers import CSV_ROWS, client, make_model_dir, run_until_exit, serving, write_code
 
 pytestmark = pytest.mark.integration
 

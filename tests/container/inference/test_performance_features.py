@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from integration_helpers import (
+from server_helpers import (
     GATE_HELPERS,
     HTTP_TIMEOUT,
     Gates,

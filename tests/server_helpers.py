@@ -1,4 +1,4 @@
-"""Helpers for the integration tests: model directories in tmp paths, real `serve` processes on loopback.
+"""Helpers for the tests that run real `serve` processes on loopback: model directories, servers, gates.
 
 A module of its own, not conftest.py, so that tests import it by a name no other test directory uses.
 
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # model_artifacts is not an installed package
     sys.path.insert(0, str(ROOT))
 

@@ -20,7 +20,7 @@ from container.archives import manifest
 from container.serving.server_process import free_port
 from model_artifacts.train import train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAYLOADS = ROOT / "local_test" / "payloads"
 SAMPLE_SCRIPT = ROOT / "model_artifacts" / "code" / "inference.py"
 
@@ -75,6 +75,7 @@ def test_the_sample_model_packages_and_verifies_with_a_prediction(tmp_path, mode
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
+    assert "packed 1 file:" in result.stdout and "program (none)" in result.stdout
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert "sample three_rows.csv: HTTP 200" in result.stdout
     assert '"predictions":[0,1,2]' in result.stdout
@@ -120,7 +121,6 @@ def test_archives_are_byte_identical_for_the_same_inputs(tmp_path, model_file):
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("no_model_file", "no model file in"),
         ("import_error", "failed to import: ModuleNotFoundError: No module named 'not_a_real_module_xyz'"),
         ("requirements", "pip could not install"),
         ("version_mismatch", "scikit-learn: the model was saved with 1.0.2"),
@@ -130,12 +130,7 @@ def test_archives_are_byte_identical_for_the_same_inputs(tmp_path, model_file):
 def test_each_failure_is_named_and_leaves_no_archive(tmp_path, model_file, case, expected):
     out = tmp_path / "out" / "model.tar.gz"
     args: list[str | Path] = ["package", model_file, "-o", out]
-    if case == "no_model_file":
-        empty = tmp_path / "empty"
-        empty.mkdir()
-        (empty / "notes.txt").write_text("no model here")
-        args[1] = empty
-    elif case == "import_error":
+    if case == "import_error":
         script = tmp_path / "inference.py"
         script.write_text("import not_a_real_module_xyz\n")
         args += ["--code", script]
@@ -153,6 +148,29 @@ def test_each_failure_is_named_and_leaves_no_archive(tmp_path, model_file, case,
     assert expected in result.stderr
     assert not out.exists()
     assert list(out.parent.iterdir()) == []  # the staged archive is gone too
+
+
+def test_a_directory_without_a_model_is_refused_before_any_server_starts(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no model here")
+    out = tmp_path / "out" / "model.tar.gz"
+    result = byoc("package", empty, "-o", out)
+    assert result.returncode == 1, result.stdout
+    assert f"{empty} holds no model file" in result.stderr  # the user's directory, not a temp path
+    assert "verifying" not in result.stdout  # refused before serving anything
+    assert not out.exists()
+
+
+def test_a_failure_while_serving_names_the_users_directory(tmp_path, model_file):
+    model_dir = tmp_path / "two-models"
+    model_dir.mkdir()
+    (model_dir / "a.joblib").write_bytes(model_file.read_bytes())
+    (model_dir / "b.joblib").write_bytes(model_file.read_bytes())
+    result = byoc("package", model_dir, "-o", tmp_path / "model.tar.gz")
+    assert result.returncode == 1, result.stdout
+    assert f"several model files in {model_dir} (a.joblib, b.joblib)" in result.stderr
+    assert "byoc-verify-" not in result.stderr
 
 
 def test_bad_inputs_are_refused_before_anything_is_written(tmp_path, model_file):
@@ -289,6 +307,20 @@ def test_serve_model_data_extracts_the_archive_privately_and_cleans_up(tmp_path,
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("byoc-serve-")]
+    assert "Bad file descriptor" not in output  # workers stop quietly
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["missing", "no_model"])
+def test_serve_exits_at_once_when_there_is_nothing_to_serve(tmp_path, case):
+    model_data = tmp_path / "missing"
+    if case == "no_model":
+        model_data.mkdir()
+        (model_data / "notes.txt").write_text("no model here")
+    result = byoc("serve", "--model-data", model_data, "--host", "127.0.0.1", "--port", str(free_port()))
+    assert result.returncode == 1, result.stdout + result.stderr
+    reason = "does not exist" if case == "missing" else f"no model file in {model_data}"
+    assert reason in result.stderr
 
 
 @pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration_helpers import (
+from server_helpers import (
     CSV_ROWS,
     GATE_HELPERS,
     Gates,

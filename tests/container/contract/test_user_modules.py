@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from integration_helpers import CSV_ROWS, ROWS, client, error_body, make_model_dir, serving
+from server_helpers import CSV_ROWS, ROWS, client, error_body, make_model_dir, serving
 
 from container.serving.server_process import ServerProcess
 

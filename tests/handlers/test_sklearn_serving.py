@@ -18,7 +18,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse
-from integration_helpers import (
+from server_helpers import (
     CSV_ROWS,
     HTTP_TIMEOUT,
     ROWS,

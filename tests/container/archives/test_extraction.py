@@ -10,6 +10,7 @@ import pytest
 
 from container.archives import extraction as archive
 from container.archives.extraction import ArchiveError, Limits, UnsafeArchive, list_entries, safe_extract
+from container.config import ConfigError, load_archive_limits
 
 
 def make_archive(path: Path, members: list[dict]) -> Path:
@@ -128,9 +129,10 @@ def test_a_member_count_bomb_stops_at_the_member_cap(tmp_path):
 
 
 def test_limits_come_from_the_environment_and_bad_values_are_named():
-    assert Limits.from_env({archive.MAX_BYTES_ENV: "123", archive.MAX_MEMBERS_ENV: "7"}) == Limits(123, 7)
-    with pytest.raises(ArchiveError, match=archive.MAX_BYTES_ENV):
-        Limits.from_env({archive.MAX_BYTES_ENV: "lots"})
+    limits = load_archive_limits({archive.MAX_BYTES_ENV: "123", archive.MAX_MEMBERS_ENV: "7"})
+    assert limits == Limits(123, 7)
+    with pytest.raises(ConfigError, match=archive.MAX_BYTES_ENV):
+        load_archive_limits({archive.MAX_BYTES_ENV: "lots"})
 
 
 def test_not_an_archive_and_a_truncated_one_are_clear_errors(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration_helpers import (
+from server_helpers import (
     CSV_ROWS,
     GATE_HELPERS,
     HTTP_TIMEOUT,

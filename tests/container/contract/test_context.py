@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sagemaker_inference import utils as toolkit_utils
 
 from container import Context
+from container.config import ServerConfig
 from container.contract.context import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES_CHARS
 
 HEADERS = {
@@ -18,13 +21,17 @@ HEADERS = {
 }
 
 
+CONFIG = ServerConfig(model_dir=Path("/opt/ml/model"))
+
+
 def request_context() -> Context:
-    return Context.for_request("/opt/ml/model", HEADERS, "application/json", "req-7")
+    return Context.for_request(CONFIG, HEADERS, "application/json", "req-7")
 
 
 def test_for_request_reads_the_sagemaker_headers_case_insensitively():
     context = request_context()
     assert context.model_dir == "/opt/ml/model"
+    assert context.config is CONFIG
     assert context.content_type == "text/csv; charset=utf-8"
     assert context.accept == "application/json"
     assert context.custom_attributes == "trace=abc"
@@ -36,7 +43,7 @@ def test_for_request_reads_the_sagemaker_headers_case_insensitively():
 
 
 def test_missing_headers_are_none():
-    context = Context.for_request("/m", {}, None, "r")
+    context = Context.for_request(ServerConfig(model_dir=Path("/m")), {}, None, "r")
     assert (context.content_type, context.custom_attributes, context.inference_id) == (None, None, None)
     assert context.response_custom_attributes is None
 

@@ -1,0 +1,144 @@
+"""Serving requests with the loaded model: Accept negotiation, then the request on the model thread.
+
+Each worker runs its model calls on one model thread (container.inference.runner). A request goes
+there whole (decode, predict, encode in one call) or, when the batching policy says so, is decoded
+here and joins a batch of requests whose rows share one predict_fn call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from container.codecs import encode, mediatypes
+from container.config import ServerConfig
+from container.contract.context import Context
+from container.contract.functions import Handler
+from container.errors import ModelNotReady, NotAcceptable
+from container.inference import batching, pipeline
+from container.inference.lifecycle import ModelLifecycle
+from container.inference.runner import ModelRunner
+from container.telemetry.metrics import Metrics
+from container.types import Outcome
+
+# Bodies up to this size are decoded on the event loop (faster than a thread hop); larger ones in a
+# thread, so a big body never holds up /ping.
+INLINE_DECODE_BYTES = 64 * 1024
+ACCEPT_CACHE_SIZE = 256
+
+
+class Invoker:
+    def __init__(
+        self, config: ServerConfig, handler: Handler, lifecycle: ModelLifecycle, metrics: Metrics
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.lifecycle = lifecycle
+        self.metrics = metrics
+        predict_fn = handler.predict_fn
+        self.policy = batching.BatchPolicy(
+            enabled=bool(
+                config.batching
+                and predict_fn is not None
+                and predict_fn.options.get("batchable")
+                and not predict_fn.takes_context  # one call serves many requests: whose context?
+            ),
+            max_batch_size=config.max_batch_size,
+            max_delay_seconds=config.max_batch_delay_seconds,
+        )
+        self.runner: ModelRunner | None = None
+        # Clients send the same Accept header on every request: negotiate each value once.
+        self._accept_cache: dict[str | None, str] = {}
+        self._requests = 0  # requests in invoke() now; only the event loop touches it
+
+    # --- the worker's model thread ---
+
+    def start_runner(self) -> ModelRunner:
+        """Start this worker's model thread, shaped by the batching policy."""
+        self.runner = ModelRunner(
+            max_batch_size=self.policy.runner_batch_size,
+            max_batch_delay=self.policy.max_delay_seconds,
+        )
+        return self.runner
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+
+    @property
+    def needs_restart(self) -> bool:
+        return self.runner is not None and self.runner.needs_restart
+
+    # --- requests ---
+
+    def choose_accept(self, header: str | None) -> str:
+        """The response type for this Accept header; NotAcceptable when none can be produced."""
+        chosen = self._accept_cache.get(header)
+        if chosen is None:
+            chosen = self._negotiate(header)
+            if len(self._accept_cache) >= ACCEPT_CACHE_SIZE:
+                self._accept_cache.clear()  # many distinct headers: start over rather than grow
+            self._accept_cache[header] = chosen
+        return chosen
+
+    def _negotiate(self, header: str | None) -> str:
+        if not self.handler.writes_own_output:
+            return mediatypes.require_acceptable(header, list(encode.ENCODERS), self.config.default_accept)
+        # A custom output_fn may write types the runtime does not know: hand it the client's
+        # preference, and let it raise when it cannot.
+        chosen = mediatypes.negotiate(header, list(encode.ENCODERS), self.config.default_accept)
+        if chosen is not None:
+            return chosen
+        preferred = mediatypes.first_concrete(header)
+        if preferred is None:
+            raise NotAcceptable(f"none of the types in Accept {header!r} can be produced")
+        return preferred
+
+    async def invoke(
+        self, body: bytes, headers: Mapping[str, str], accept: str, request_id: str
+    ) -> tuple[Outcome, Context]:
+        self._requests += 1
+        try:
+            return await self._invoke(body, headers, accept, request_id)
+        finally:
+            self._requests -= 1
+
+    async def _invoke(
+        self, body: bytes, headers: Mapping[str, str], accept: str, request_id: str
+    ) -> tuple[Outcome, Context]:
+        # This worker may still be loading while a sibling already answers /ping with 200: wait
+        # for the load (within the request's deadline) rather than fail a request sent on time.
+        await self.lifecycle.wait_until_settled(self.config.timeout_seconds)
+        health = self.lifecycle.health()
+        if not health.ready:
+            raise ModelNotReady(health.reason, state=health.state.value)
+        assert self.runner is not None
+        context = Context.for_request(self.config, headers, accept, request_id)
+        timeout = self.config.timeout_seconds
+        model = self.lifecycle.model
+        if not self.policy.takes_batch_path(self._requests):
+            outcome = await self.runner.call(
+                pipeline.invoke, self.handler, model, body, accept, context, self._on_predict, timeout=timeout
+            )
+            return outcome, context
+        item = pipeline.BatchItem(await self._decode(body, context), accept, context)
+        predict = functools.partial(pipeline.predict_batch, self.handler, model, on_predict=self._on_predict)
+        key = batching.batch_key(item.data)
+        if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
+            ((ok, value),) = await self.runner.call(predict, [item], timeout=timeout)
+            if not ok:
+                raise value
+            return value, context
+        return await self.runner.call_batched(predict, item, key, timeout=timeout), context
+
+    def _on_predict(self, size: int) -> None:
+        """A predict_fn call served `size` requests (called on the model thread)."""
+        self.metrics.batch_size.observe(size)
+        self.policy.record(size)
+
+    async def _decode(self, body: bytes, context: Context) -> Any:
+        if len(body) <= INLINE_DECODE_BYTES:
+            return pipeline.decode_request(self.handler, body, context)
+        return await asyncio.to_thread(pipeline.decode_request, self.handler, body, context)

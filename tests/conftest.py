@@ -20,7 +20,7 @@ from typing import Any
 
 import joblib
 import pytest
-from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, package_in_image, remove_containers
+from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, in_ci, package_in_image, remove_containers
 
 from deploy.local.docker import available as docker_problem
 from model_artifacts.train import train
@@ -57,15 +57,11 @@ def model_file(tmp_path_factory: pytest.TempPathFactory, trained_model: Any) -> 
 # --- Docker --------------------------------------------------------------------------------------
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
     problem = docker_problem()
     if problem is not None:
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"CI=true but the Docker tests cannot run: {problem} (.ci/run starts dockerd)")
         pytest.skip(f"Docker tests need a running Docker engine: {problem}")
     remove_containers(session_only=False)  # strays of sessions that were killed

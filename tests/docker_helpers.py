@@ -34,6 +34,12 @@ SESSION = uuid.uuid4().hex[:12]
 STRAY_AFTER_SECONDS = 3600
 
 
+def in_ci() -> bool:
+    """CI=true: a test whose prerequisites (Docker, the registry, the SDK's venv) are missing fails
+    instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 class DockerError(RuntimeError):
     pass
 

@@ -18,10 +18,6 @@ ACCOUNT = "123456789012"
 ECR_PASSWORD = f"{ACCOUNT}-auth-token"  # what moto's GetAuthorizationToken hands out
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def script_env(aws_env: dict[str, str], docker_config: Path, **extra: str) -> dict[str, str]:
     """The environment for build_and_push.sh: moto's endpoint, this venv's aws CLI, a private
     DOCKER_CONFIG (the login never touches the user's), nothing from the caller's AWS_* settings."""

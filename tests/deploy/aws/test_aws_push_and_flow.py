@@ -18,8 +18,8 @@ from pathlib import Path
 import boto3
 import moto_sagemaker
 import pytest
-from aws_helpers import ECR_PASSWORD, ROLE, in_ci, pushed, run_script, script_env
-from docker_helpers import docker
+from aws_helpers import ECR_PASSWORD, ROLE, pushed, run_script, script_env
+from docker_helpers import docker, in_ci
 from registry_server import Registry, missing_tools
 
 pytestmark = pytest.mark.docker

@@ -40,10 +40,6 @@ class ProvisionError(Exception):
         self.output = output
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def venv_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     # Per minor version: the venv's python is a link to the interpreter that created it.

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docker_helpers import in_ci
 from local_helpers import LocalCli
-from sdk_venv import ProvisionError, ensure_sdk_python, in_ci
+from sdk_venv import ProvisionError, ensure_sdk_python
 
 pytestmark = pytest.mark.docker
 

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from deploy.tables import markdown_table
+
 ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 
 PRIMARY = ("byoc-default-batching", "byoc-default")  # the first one measured is "this project"
@@ -192,13 +194,19 @@ def _verdict(row: dict[str, Any]) -> str:
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| target | measured | threshold | result | detail |", "|---|---|---|---|---|"]
-    for row in rows:
-        measured = row["measured"] if row["measured"] is not None else "-"
-        lines.append(
-            f"| {row['target']} | {measured} | {row['threshold']} | {_verdict(row)} | {row['detail']} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table(
+        ["target", "measured", "threshold", "result", "detail"],
+        [
+            [
+                row["target"],
+                row["measured"] if row["measured"] is not None else "-",
+                row["threshold"],
+                _verdict(row),
+                row["detail"],
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _rps(value: float) -> str:
@@ -211,22 +219,18 @@ def _ms(value: float) -> str:
 
 def results_table(results: dict[str, Any]) -> str:
     concurrencies = results["settings"]["concurrency"]
-    header = (
-        "| server | workload | "
-        + " | ".join(f"c={c} req/s | c={c} p50 / p99 ms" for c in concurrencies)
-        + " |"
-    )
-    lines = [header, "|---|---|" + "---:|---:|" * len(concurrencies)]
+    headers = ["server", "workload"]
+    for c in concurrencies:
+        headers += [f"c={c} req/s", f"c={c} p50 / p99 ms"]
     titles = {w["name"]: w["title"] for w in results["settings"]["workloads"]}
+    rows: list[list[object]] = []
     for server in results["servers"]:
         if server.get("error"):
-            lines.append(
-                f"| {server['label']} | all | failed: {server['error'][:120]} |"
-                + " |" * (2 * len(concurrencies) - 1)
-            )
+            failed = f"failed: {server['error'][:120]}"
+            rows.append([server["label"], "all", failed, *[""] * (2 * len(concurrencies) - 1)])
             continue
         for workload in results["settings"]["workloads"]:
-            cells = []
+            cells: list[object] = [server["label"], titles[workload["name"]]]
             for c in concurrencies:
                 point = _point(results, server["name"], workload["name"], c)
                 if point is None:
@@ -239,65 +243,91 @@ def results_table(results: dict[str, Any]) -> str:
                     _rps(point["requests_per_s"]) + errors,
                     f"{_ms(point['p50_ms'])} / {_ms(point['p99_ms'])}",
                 ]
-            lines.append(f"| {server['label']} | {titles[workload['name']]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append(cells)
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def startup_table(results: dict[str, Any]) -> str:
-    lines = [
-        "| server | workers | /ping 200 (s) | first prediction (s) | 503s after ready | processes "
-        "| RSS idle / after load (MiB) | PSS idle / after load (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+    headers = [
+        "server",
+        "workers",
+        "/ping 200 (s)",
+        "first prediction (s)",
+        "503s after ready",
+        "processes",
+        "RSS idle / after load (MiB)",
+        "PSS idle / after load (MiB)",
     ]
+    rows = []
     for server in results["servers"]:
         cold = server.get("cold_start") or {}
         idle = server.get("memory_idle") or {}
         loaded = server.get("memory_after_load") or {}
-        lines.append(
-            f"| {server['label']} | {server['workers']} | {cold.get('ping_s', '-')} | "
-            f"{cold.get('first_prediction_s', '-')} | "
-            f"{(server.get('answers') or {}).get('not_ready_after_ping', '-')} | "
-            f"{loaded.get('processes', idle.get('processes', '-'))} | "
-            f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')} | {idle.get('pss_mib', '-')} / "
-            f"{loaded.get('pss_mib', '-')} |"
+        rows.append(
+            [
+                server["label"],
+                server["workers"],
+                cold.get("ping_s", "-"),
+                cold.get("first_prediction_s", "-"),
+                (server.get("answers") or {}).get("not_ready_after_ping", "-"),
+                loaded.get("processes", idle.get("processes", "-")),
+                f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')}",
+                f"{idle.get('pss_mib', '-')} / {loaded.get('pss_mib', '-')}",
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def overhead_table(results: dict[str, Any]) -> str:
-    lines = [
-        "| server | workload | samples | overhead p50 / p90 / p99 (us) | model p50 (us) "
-        "| client total p50 (us) |",
-        "|---|---|---:|---:|---:|---:|",
+    headers = [
+        "server",
+        "workload",
+        "samples",
+        "overhead p50 / p90 / p99 (us)",
+        "model p50 (us)",
+        "client total p50 (us)",
     ]
+    rows = []
     for sample in results["overhead"]:
         o, m, c = sample["overhead_us"], sample["model_us"], sample["client_total_us"]
-        lines.append(
-            f"| {_label(results, sample['server'])} | {sample['workload']} | {sample['samples']} | "
-            f"{o.get('p50', '-')} / {o.get('p90', '-')} / {o.get('p99', '-')} | {m.get('p50', '-')} "
-            f"| {c.get('p50', '-')} |"
+        rows.append(
+            [
+                _label(results, sample["server"]),
+                sample["workload"],
+                sample["samples"],
+                f"{o.get('p50', '-')} / {o.get('p90', '-')} / {o.get('p99', '-')}",
+                m.get("p50", "-"),
+                c.get("p50", "-"),
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def memory_table(scaling: dict[str, Any]) -> str:
-    lines = [
-        "| model | workers | processes | total RSS / PSS / USS (MiB) | master PSS (MiB) "
-        "| each worker PSS / USS (MiB) |",
-        "|---|---:|---:|---:|---:|---|",
+    headers = [
+        "model",
+        "workers",
+        "processes",
+        "total RSS / PSS / USS (MiB)",
+        "master PSS (MiB)",
+        "each worker PSS / USS (MiB)",
     ]
+    rows = []
     for label, key in (("large", "runs"), ("small", "small_model_runs")):
         for run in scaling.get(key, []):
             total = run["total"]
-            each = ", ".join(f"{w['pss_mib']:.0f} / {w['uss_mib']:.0f}" for w in run["workers_mib"])
-            lines.append(
-                f"| {label} | {run['workers']} | {total['processes']} "
-                f"| {total['rss_mib']} / {total['pss_mib']} / {total['uss_mib']} "
-                f"| {run['master_mib']['pss_mib']} | {each} |"
+            rows.append(
+                [
+                    label,
+                    run["workers"],
+                    total["processes"],
+                    f"{total['rss_mib']} / {total['pss_mib']} / {total['uss_mib']}",
+                    run["master_mib"]["pss_mib"],
+                    ", ".join(f"{w['pss_mib']:.0f} / {w['uss_mib']:.0f}" for w in run["workers_mib"]),
+                ]
             )
     extra, base = scaling["extra_worker_mib"], scaling.get("small_model_extra_worker_mib", {})
-    lines.append("")
-    lines.append(
+    summary = (
         f"Large model: a {scaling['model_file_mib']} MiB joblib file. Each extra worker adds "
         f"{extra['pss_mib']} MiB PSS ({scaling['extra_worker_pss_over_model']:.2f} of the model), "
         f"{extra['uss_mib']} MiB USS, {extra['rss_mib']} MiB RSS. With the small model an extra worker adds "
@@ -305,7 +335,7 @@ def memory_table(scaling: dict[str, Any]) -> str:
         f"(interpreter and libraries), so the model's own share per extra worker is "
         f"{scaling.get('model_share_per_worker_pss_mib', '-')} MiB."
     )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(1, 5)) + "\n" + summary + "\n"
 
 
 def machine_line(results: dict[str, Any]) -> str:

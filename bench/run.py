@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, model, report, setup_env, stacks
-from bench.procs import LOOPBACK, ForeignCpu, Server, Supervisor, free_port, http, tree_memory
+from bench.procs import ForeignCpu, Server, Supervisor, http, tree_memory
+from container.serving.server_process import LOOPBACK, free_port
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"

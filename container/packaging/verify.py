@@ -129,6 +129,7 @@ def post_sample(url: str, sample: Path, content_type: str | None, accept: str | 
 
 def _loaded_lines(log: str) -> list[str]:
     keys = (
+        "handler: ",
         "handler functions:",
         "model loaded in",
         "version mismatch:",

@@ -2,10 +2,10 @@
 
 Where to load is decided here and only here. Where the handler allows it (the layer that defines
 model_fn promises preload: its HandlerSpec's options, or a user module's BYOC_HANDLER_OPTIONS =
-{"preload": True}) and BYOC_PRELOAD is not off, the model is
-loaded once in the server's main process before the workers are forked, so they share its memory;
-each worker then only warms it up, before it accepts its first connection. Otherwise each worker
-loads its own copy in the background while /ping answers 503.
+{"preload": True}) and BYOC_PRELOAD is not off, the model is loaded once in the server's main
+process before the workers are forked, so they share its memory; each worker then only warms it up,
+before it accepts its first connection. Otherwise each worker loads its own copy in the background
+while /ping answers 503.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def _packaged(image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 @pytest.fixture(scope="session")
 def model_archive(_packaged: dict[str, Path]) -> Path:
-    """model.tar.gz of the sample model: model.joblib and byoc-manifest.json at the root."""
+    """model.tar.gz of the sample model: model.joblib and .byoc-manifest.json at the root."""
     return _packaged["default"]
 
 

@@ -112,8 +112,8 @@ class ServerConfig:
 
 def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Read and validate every setting; raise ConfigError for the first invalid one."""
-    variables = MappingProxyType(dict(os.environ if environ is None else environ))
-    env = EnvReader(variables)
+    source = os.environ if environ is None else environ
+    env = EnvReader(source)
     model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
     program_raw = env.raw("SAGEMAKER_PROGRAM")
     return ServerConfig(
@@ -142,7 +142,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
-        environ=variables,
+        environ=MappingProxyType(dict(source)),
     )
 
 

@@ -58,14 +58,7 @@ def entry_points() -> list[Command]:
     from container.serving import server
 
     _require_command_extras()
-    commands = [Command("byoc", byoc.build_parser(), "")]
-    build_serve_parser = getattr(server, "build_parser", None)
-    if build_serve_parser is not None:
-        commands.append(Command("serve", build_serve_parser(), ""))
-    else:  # `serve` parses its arguments by hand: its usage line is all there is to show
-        serve = argparse.ArgumentParser(prog="serve", usage=server.USAGE.removeprefix("usage: "))
-        commands.append(Command("serve", serve, "start the model server (the image's command)"))
-    return commands
+    return [Command("byoc", byoc.build_parser(), ""), Command("serve", server.build_parser(), "")]
 
 
 def _require_command_extras() -> None:

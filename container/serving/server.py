@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="serve",
         description="Start the model server, as SageMaker does with `docker run IMAGE serve`: the model "
         "from BYOC_MODEL_DIR (default /opt/ml/model), settings from SAGEMAKER_* and BYOC_* variables "
-        "(docs/configuration.md). /ping answers 200 once the model is loaded and warmed up, 503 with "
+        "(docs/environment.md). /ping answers 200 once the model is loaded and warmed up, 503 with "
         "the reason before that or after a failed load.",
     )
     parser.add_argument(

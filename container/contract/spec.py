@@ -45,9 +45,10 @@ class HandlerOptions:
     # model_fn's model survives fork() (plain data: no threads, sessions or device handles), so it
     # may be loaded once in the main process and shared by the workers' memory.
     preload: bool = False
-    # predict_fn takes any number of rows and answers one entry per row, so concurrent requests may
-    # share one call.
-    batchable: bool = False
+    # True: predict_fn takes any number of rows and answers one entry per row, each as it would
+    # alone, so concurrent requests may share one call. False: never batch. None (not said): batch
+    # once checks against the one-by-one path show that it answers alike (container.inference.autobatch).
+    batchable: bool | None = None
 
     @classmethod
     def parse(cls, raw: Any, source: str) -> HandlerOptions:

@@ -4,11 +4,13 @@ A model call costs about the same for 1 row as for 32, so requests that arrive t
 stacking into one call. Two requests share a batch only when their decoded inputs are 2-D numeric
 arrays of the same width and dtype; the prediction is split back by row counts, the handler's way
 (HandlerSpec.split_prediction) or by `split` here. A prediction that cannot be split unambiguously
-is an error the caller answers by predicting each request alone.
+is an error the caller answers by predicting each request alone. (Whether a predict_fn that never
+said it may batch answers alike in a batch is for container.inference.autobatch to find out.)
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,11 +83,13 @@ def stack(inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = ()) -> list[Any]:
     """Cut a batch's prediction into one per request.
 
-    Arrays and lists are cut by rows. In a mapping, the values under `row_keys` (which the handler
-    names: the scikit-learn handler's "predictions" and "probabilities") are cut and the others are
-    shared by every request: a length alone cannot tell per-row values from, say, three classes in a
-    batch of three rows. A mapping without any of them is not cut.
+    With `row_keys` (which a handler names: the scikit-learn handler's "predictions" and
+    "probabilities"), the values of a mapping under those keys are cut and the others are shared by
+    every request: a length alone cannot tell per-row values from, say, three classes in a batch of
+    three rows. Without, the prediction is cut by `split_rows`, the generic rule.
     """
+    if not row_keys:
+        return split_rows(prediction, sizes)
     total = sum(sizes)
     if isinstance(prediction, Mapping):
         present = [key for key in row_keys if key in prediction]
@@ -101,6 +105,61 @@ def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = ())
     if _rows(prediction) != total:
         raise CannotSplit(f"the prediction has {_rows(prediction)} rows for {total} input rows")
     return _cut(prediction, sizes)
+
+
+# Values a request's share of a prediction holds as they are, wherever they sit in it.
+SCALARS = (str, bytes, int, float, bool, complex, type(None), np.generic)
+
+
+def split_rows(prediction: Any, sizes: Sequence[int]) -> list[Any]:
+    """The generic cut: every list and array in the prediction has one entry per input row.
+
+    A list or an array (of at least one dimension) is cut by rows, wherever it sits in the
+    prediction; a dict is cut value by value, keeping its keys, and so is a tuple, taken for a
+    record of fields (`return labels, probabilities`); a scalar (a string, a number, None, a 0-d
+    array), or a dict or tuple of scalars only, is shared by every request. A prediction without
+    any list or array, anything else (another mapping or sequence type, an object), or a list or
+    array whose length is not the batch's number of rows, raises CannotSplit: there is no telling
+    which entries belong to which request, so the prediction is not batchable.
+    """
+    if not _holds_rows(prediction):
+        raise CannotSplit(f"the prediction ({type(prediction).__name__}) holds no list or array of rows")
+    return _split_value(prediction, sizes, sum(sizes), "the prediction")
+
+
+def _split_value(value: Any, sizes: Sequence[int], total: int, where: str) -> list[Any]:
+    if type(value) in (dict, tuple) and not _holds_rows(value):
+        # Fields of scalars only ({"model": "v3"}): shared, one copy each, as output_fn may change it.
+        return [copy.deepcopy(value) for _ in sizes]
+    if type(value) is dict:
+        columns = {key: _split_value(item, sizes, total, f"{where}[{key!r}]") for key, item in value.items()}
+        return [{key: parts[i] for key, parts in columns.items()} for i in range(len(sizes))]
+    if type(value) is tuple:
+        fields = [_split_value(item, sizes, total, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [tuple(parts[i] for parts in fields) for i in range(len(sizes))]
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return [value] * len(sizes)
+        if value.shape[0] != total:
+            raise CannotSplit(f"{where} has {value.shape[0]} entries for {total} input rows")
+        return _cut(value, sizes)
+    if type(value) is list:
+        if len(value) != total:
+            raise CannotSplit(f"{where} has {len(value)} entries for {total} input rows")
+        return _cut(value, sizes)
+    if isinstance(value, SCALARS):
+        return [value] * len(sizes)
+    raise CannotSplit(f"{where} is a {type(value).__name__}, which the runtime does not know how to cut")
+
+
+def _holds_rows(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    if type(value) is list:
+        return True
+    if type(value) in (dict, tuple):
+        return any(_holds_rows(item) for item in (value.values() if type(value) is dict else value))
+    return False
 
 
 def _rows(value: Any) -> int | None:

@@ -3,6 +3,10 @@
 Each worker runs its model calls on one model thread (container.inference.runner). A request goes
 there whole (decode, predict, encode in one call) or, when the batching policy says so, is decoded
 here and joins a batch of requests whose rows share one predict_fn call.
+
+Who batches: a predict_fn whose module declares `batchable=True` batches as it says; one whose module
+says nothing is checked against the one-by-one path first (container.inference.autobatch); one that
+declares `batchable=False`, takes the request's context, or BYOC_BATCHING=off, never batches.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from container.contract.context import Context
 from container.contract.functions import Handler
 from container.errors import ModelNotReady, NotAcceptable
 from container.inference import batching, pipeline
+from container.inference.autobatch import BatchChecker, Shape
 from container.inference.lifecycle import ModelLifecycle
 from container.inference.runner import ModelRunner
 from container.telemetry.metrics import Metrics
@@ -38,13 +43,19 @@ class Invoker:
         self.lifecycle = lifecycle
         self.metrics = metrics
         predict_fn = handler.predict_fn
+        possible = bool(
+            config.batching
+            and predict_fn is not None
+            and not predict_fn.takes_context  # one call serves many requests: whose context?
+        )
+        declared = predict_fn.options.batchable if predict_fn is not None else False
+        # Said nothing: batched once checks show it answers alike (None when batching is not possible
+        # or the module said yes or no).
+        self.checker = (
+            BatchChecker(predict_fn.source) if possible and declared is None and predict_fn else None
+        )
         self.policy = batching.BatchPolicy(
-            enabled=bool(
-                config.batching
-                and predict_fn is not None
-                and predict_fn.options.batchable
-                and not predict_fn.takes_context  # one call serves many requests: whose context?
-            ),
+            enabled=possible and declared is not False,
             max_batch_size=config.max_batch_size,
             max_delay_seconds=config.max_batch_delay_seconds,
         )
@@ -119,15 +130,32 @@ class Invoker:
         context = Context.for_request(self.config, headers, accept, request_id)
         timeout = self.config.timeout_seconds
         model = self.lifecycle.model
+        if self.checker is not None and self.checker.all_off:
+            self.policy.enabled = False  # checked and refused for every kind of request: as if off
         if not self.policy.takes_batch_path(self._requests):
             outcome = await self.runner.call(
                 pipeline.invoke, self.handler, model, body, accept, context, self._on_predict, timeout=timeout
             )
             return outcome, context
         item = pipeline.BatchItem(await self._decode(body, context, model), accept, context)
-        predict = functools.partial(pipeline.predict_batch, self.handler, model, on_predict=self._on_predict)
         key = batching.batch_key(item.data)
-        if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
+        if self.checker is None:
+            predict = functools.partial(
+                pipeline.predict_batch, self.handler, model, on_predict=self._on_predict
+            )
+        else:
+            predict = functools.partial(
+                pipeline.predict_batch_checked,
+                self.handler,
+                model,
+                on_predict=self._on_predict,
+                checker=self.checker,
+            )
+            if key is not None:
+                # Single rows and several rows are checked apart, so they are batched apart.
+                shape = Shape.of(len(item.data))
+                key = (*key, shape.value) if self.checker.batches(shape) else None
+        if key is None:  # not stackable (sparse, strings, 3-D...) or refused: predicted alone
             ((ok, value),) = await self.runner.call(predict, [item], timeout=timeout)
             if not ok:
                 raise value

@@ -13,6 +13,7 @@ predict_fn is not counted.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from container.contract.context import Context
 from container.contract.functions import Handler
 from container.errors import DECODE, ENCODE, PREDICT
 from container.inference import batching
+from container.inference.autobatch import BatchChecker, Check, Shape
+from container.inference.sameness import first_difference
 from container.types import Outcome
 
 # The types sagemaker-inference hands to input_fn as text rather than bytes; we do the same, with
@@ -161,6 +164,185 @@ def _encode_outcome(
     except TypeError as exc:
         return False, StageFailure(ENCODE, exc)
     return True, Outcome(body, content_type, model_seconds)
+
+
+# --- batches of a predict_fn under checks (container.inference.autobatch) ---------------------
+
+
+def predict_batch_checked(
+    handler: Handler,
+    model: Any,
+    items: Sequence[BatchItem],
+    on_predict: PredictObserver,
+    checker: BatchChecker,
+) -> list[tuple[bool, Any]]:
+    """predict_batch for a predict_fn that never said it may batch: as its checker says.
+
+    While the kind of request is being checked every request gets its answer alone; once on, the
+    batch's, with one request in a while predicted alone beside it; once off, each is predicted alone.
+    """
+    if len(items) == 1:
+        return [_predict_alone(handler, model, items[0], on_predict)]
+    sizes = [len(item.data) for item in items]
+    shape = Shape.of(sizes[0])  # one batch key, one kind of request
+    check = checker.plan(shape, sum(sizes), lambda: _all_alike(items))
+    if check is Check.ALONE:
+        return [_predict_alone(handler, model, item, on_predict) for item in items]
+    on_predict(len(items))
+    try:
+        parts, model_seconds = _batched_parts(handler, model, items, sizes)
+    except batching.CannotSplit as exc:
+        if check is Check.FULL:
+            checker.differed(
+                shape, f"its prediction for {len(items)} requests cannot be cut per request: {exc}"
+            )
+        return [_predict_alone(handler, model, item, _uncounted) for item in items]
+    except (Exception, SystemExit) as exc:
+        if check is not Check.FULL:
+            return _after_failed_batch(handler, model, items)
+        alone = [_predict_alone(handler, model, item, _uncounted) for item in items]
+        if all(ok for ok, _ in alone):
+            checker.differed(
+                shape,
+                f"predict_fn raised {type(exc).__name__} ({exc}) on {len(items)} requests stacked, "
+                "which it answers one by one",
+            )
+        else:
+            checker.inconclusive(shape)  # a bad request among them: no telling what the batch did
+        return alone
+    if check is Check.FULL:
+        return _check_every_request(handler, model, items, parts, model_seconds, checker, shape)
+    if check is Check.ONE:
+        return _check_one_request(handler, model, items, parts, model_seconds, checker, shape)
+    return [
+        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
+    ]
+
+
+def _after_failed_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> list[tuple[bool, Any]]:
+    """The outcomes of a batch whose predict_fn call failed: each request alone."""
+    return [_predict_alone(handler, model, item, _uncounted) for item in items]
+
+
+def _all_alike(items: Sequence[BatchItem]) -> bool:
+    first = items[0].data
+    return all(item.data.shape == first.shape and item.data.tobytes() == first.tobytes() for item in items)
+
+
+def _batched_parts(
+    handler: Handler, model: Any, items: Sequence[BatchItem], sizes: list[int]
+) -> tuple[list[Any], float]:
+    """The batch's prediction cut per request (raises what predict_fn or the cut raises)."""
+    assert handler.predict_fn is not None
+    stacked, _ = batching.stack([item.data for item in items])
+    started = time.perf_counter()
+    prediction = handler.predict_fn(stacked, model, context=items[0].context)
+    model_seconds = time.perf_counter() - started
+    if handler.split_prediction is not None:
+        # The handler's cut, for a predict_fn that answers in the handler's shape; a prediction of
+        # another shape may still have one entry per row under the generic rule.
+        try:
+            return handler.split_prediction(prediction, sizes), model_seconds
+        except batching.CannotSplit:
+            pass
+    return batching.split_rows(prediction, sizes), model_seconds
+
+
+def _check_every_request(
+    handler: Handler,
+    model: Any,
+    items: Sequence[BatchItem],
+    parts: list[Any],
+    model_seconds: float,
+    checker: BatchChecker,
+    shape: Shape,
+) -> list[tuple[bool, Any]]:
+    """Each request both ways; each gets its answer alone, and the checker hears whether they agreed."""
+    # Copies and answers of the batch's parts first: predict_fn may reuse its output buffers, and
+    # output_fn may change what it is given.
+    copies = copy.deepcopy(parts)
+    batched = [
+        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
+    ]
+    answers = []
+    difference = None
+    for index, (item, batched_copy, batched_outcome) in enumerate(zip(items, copies, batched, strict=True)):
+        alone, outcome = _alone_both(handler, model, item)
+        answers.append(outcome)
+        if difference is None:
+            difference = _difference(alone, outcome, batched_copy, batched_outcome, index, len(items))
+    if difference is None:
+        checker.agreed(shape, len(items), sum(len(item.data) for item in items))
+    else:
+        checker.differed(shape, difference)
+    return answers
+
+
+def _check_one_request(
+    handler: Handler,
+    model: Any,
+    items: Sequence[BatchItem],
+    parts: list[Any],
+    model_seconds: float,
+    checker: BatchChecker,
+    shape: Shape,
+) -> list[tuple[bool, Any]]:
+    """The batch's answers, with one request also predicted alone; every request alone if they differ."""
+    chosen = checker.sampled(shape, len(items))
+    batched_copy = copy.deepcopy(parts[chosen])
+    batched = [
+        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
+    ]
+    alone, outcome = _alone_both(handler, model, items[chosen])
+    difference = _difference(alone, outcome, batched_copy, batched[chosen], chosen, len(items))
+    if difference is None:
+        return batched
+    checker.differed(shape, difference)
+    return [
+        outcome if index == chosen else _predict_alone(handler, model, item, _uncounted)
+        for index, item in enumerate(items)
+    ]
+
+
+def _alone_both(handler: Handler, model: Any, item: BatchItem) -> tuple[Any, tuple[bool, Any]]:
+    """A request predicted alone: its prediction (a StageFailure if predict_fn failed), and its answer."""
+    assert handler.predict_fn is not None
+    started = time.perf_counter()
+    try:
+        prediction = _stage(PREDICT, handler.predict_fn, item.data, model, context=item.context)
+    except StageFailure as failure:
+        return failure, (False, failure)
+    # Compared before output_fn, which may change what it is given.
+    kept = copy.deepcopy(prediction)
+    return kept, _encode_outcome(handler, prediction, item, time.perf_counter() - started)
+
+
+def _difference(
+    alone: Any,
+    alone_outcome: tuple[bool, Any],
+    batched: Any,
+    batched_outcome: tuple[bool, Any],
+    index: int,
+    count: int,
+) -> str | None:
+    """How request `index`'s answer in the batch differs from its answer alone; None if it does not."""
+    request = f"request {index + 1} of {count}"
+    if isinstance(alone, StageFailure):
+        return f"{request} fails alone ({alone.error!r}) but not in the batch"
+    found = first_difference(batched, alone)
+    if found:
+        return f"{request}: {found}"
+    (ok_alone, alone_value), (ok_batched, batched_value) = alone_outcome, batched_outcome
+    if ok_alone != ok_batched:
+        failed = alone_value if not ok_alone else batched_value
+        where = "alone" if not ok_alone else "in the batch"
+        return f"{request}: output_fn fails {where} only ({failed.error!r})"
+    if not ok_alone:
+        same = repr(alone_value.error) == repr(batched_value.error)
+        return None if same else f"{request}: output_fn fails differently alone and in the batch"
+    if (alone_value.body, alone_value.content_type) != (batched_value.body, batched_value.content_type):
+        return f"{request}: output_fn writes different bytes for the same prediction alone and in the batch"
+    return None
 
 
 def _prepare_input(body: bytes, header: str | None) -> tuple[str | None, bytes | str]:

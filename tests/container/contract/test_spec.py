@@ -37,7 +37,7 @@ def output_fn(prediction, accept):
 
 
 def test_options_from_a_dict_and_as_a_dataclass():
-    assert HandlerOptions.parse({"preload": True}, "m") == HandlerOptions(preload=True, batchable=False)
+    assert HandlerOptions.parse({"preload": True}, "m") == HandlerOptions(preload=True, batchable=None)
     assert HandlerOptions.parse(None, "m") == HandlerOptions()
     options = HandlerOptions(batchable=True)
     assert HandlerOptions.parse(options, "m") is options

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -63,3 +66,50 @@ def test_stack_then_split_gives_each_request_its_own_rows(sizes, width):
     for i, (part, original) in enumerate(zip(parts, inputs, strict=True)):
         assert part["predictions"].tolist() == [float(i)] * len(original)
         np.testing.assert_array_equal(part["probabilities"], original)
+
+
+# --- the generic cut (no row keys): every list and array has one entry per input row ---------
+
+
+def test_the_generic_cut_cuts_every_list_and_array_and_shares_scalars():
+    prediction = {
+        "predictions": np.array([0, 1, 2]),
+        "probabilities": [[0.5, 0.5], [0.1, 0.9], [1.0, 0.0]],
+        "detail": {"scores": np.arange(3.0), "model": "v3"},
+        "count": np.int64(7),
+        "meta": {"version": 3, "tags": ("a", "b")},
+    }
+    first, second = split(prediction, [1, 2])
+    assert first["predictions"].tolist() == [0] and second["predictions"].tolist() == [1, 2]
+    assert second["probabilities"] == [[0.1, 0.9], [1.0, 0.0]]
+    assert first["detail"]["scores"].tolist() == [0.0] and first["detail"]["model"] == "v3"
+    assert second["detail"]["scores"].tolist() == [1.0, 2.0]
+    assert first["count"] == second["count"] == 7
+    assert first["meta"] == second["meta"] == prediction["meta"]
+    assert first["meta"] is not second["meta"]  # each its own, as output_fn may change it
+    assert list(first) == list(prediction)  # the keys keep their order
+
+
+def test_a_tuple_is_a_record_of_fields_and_a_list_of_records_is_rows():
+    labels, scores = split((np.array([1, 2, 3]), [0.1, 0.2, 0.3]), [2, 1])[1]
+    assert labels.tolist() == [3] and scores == [0.3]
+    records = [{"label": "a"}, {"label": "b"}]
+    assert split(records, [1, 1]) == [[{"label": "a"}], [{"label": "b"}]]
+
+
+@pytest.mark.parametrize(
+    ("prediction", "why"),
+    [
+        ({"predictions": np.arange(3), "classes": ["a", "b"]}, "['classes'] has 2 entries for 3 input rows"),
+        ({"score": 0.5, "model": "v3"}, "the prediction (dict) holds no list or array of rows"),
+        ((0.5, "v3"), "the prediction (tuple) holds no list or array of rows"),
+        (0.5, "the prediction (float) holds no list or array of rows"),
+        (np.array(2.0), "the prediction (ndarray) holds no list or array of rows"),
+        (np.arange(4), "has 4 entries for 3 input rows"),
+        ({"p": [1, 2, 3], "rows": {1, 2, 3}}, "is a set, which the runtime does not know how to cut"),
+        (collections.OrderedDict(p=[1, 2, 3]), "OrderedDict"),
+    ],
+)
+def test_the_generic_cut_refuses_what_has_no_clear_row_per_input_row(prediction, why):
+    with pytest.raises(CannotSplit, match=re.escape(why)):
+        split(prediction, [1, 2])

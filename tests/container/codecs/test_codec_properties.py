@@ -283,3 +283,67 @@ def test_one_csv_row_decodes_the_same_with_or_without_the_short_cut(
 @pytest.fixture(scope="module")
 def monkeypatch_session() -> pytest.MonkeyPatch:
     return pytest.MonkeyPatch()
+
+
+# --- the plain-numbers CSV path agrees with the general one, bit for bit ---------------------------
+
+plain_numbers = st.one_of(finite_floats.map(repr), st.integers(-(10**25), 10**25).map(str))
+odd_numbers = st.sampled_from(
+    [
+        *("-0", "0", "-0.0", "+1", ".5", "1.", "-.5e-3", "1e400", "-1e400", "4.9e-324", "1E5", "0.1e1"),
+        *("2.2250738585072011e-308", "9007199254740993", "00.5", "1e", "--1", "1.2.3", " 7", "8 "),
+    ]
+)
+
+
+@st.composite
+def numeric_csv_bodies(draw) -> bytes:
+    """Rows of numbers, mostly written as JSON would; now and then an odd one, a space, a short row."""
+    width = draw(st.integers(1, 6))
+    rows = draw(st.integers(1, 40))
+    odd = draw(st.integers(0, 3)) == 0  # a quarter of the bodies hold odd cells
+    separator = draw(st.sampled_from([",", ",", ",", ", ", ",\t"]))
+    line_end = draw(st.sampled_from(["\n", "\n", "\r\n", "\r", "\n\n"]))
+    lines = []
+    for _ in range(rows):
+        cells = [
+            draw(odd_numbers if odd and draw(st.integers(0, 20)) == 0 else plain_numbers)
+            for _ in range(width)
+        ]
+        if odd and draw(st.integers(0, 30)) == 0:
+            cells = cells[:-1] or ["1"]  # a ragged row
+        lines.append(separator.join(cells))
+    return (line_end.join(lines) + draw(st.sampled_from(["", "\n", "\r\n", " \n"]))).encode()
+
+
+def general_csv_path(body: bytes):
+    original = decode._plain_numeric_csv
+    decode._plain_numeric_csv = lambda body: None
+    try:
+        return decode.decode_body(body, mediatypes.parse_content_type(CSV))
+    except InferenceError as exc:
+        return exc.code
+    finally:
+        decode._plain_numeric_csv = original
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=numeric_csv_bodies())
+def test_plain_numbers_csv_decode_exactly_as_on_the_general_path(body):
+    fast = decode._plain_numeric_csv(body)
+    expected = general_csv_path(body)
+    if fast is None:
+        return  # left to the general path, which decodes it (or says what is wrong)
+    assert isinstance(expected, np.ndarray), (body, expected)
+    assert fast.shape == expected.shape and fast.dtype == expected.dtype
+    assert fast.tobytes() == expected.tobytes(), body  # the same bits: -0.0, subnormals, rounding
+
+
+def test_plain_numbers_csv_takes_the_fast_path_for_json_style_numbers():
+    rows = np.random.default_rng(0).normal(size=(200, 5)) * 1e3
+    body = "".join(",".join(repr(v) for v in row) + "\r\n" for row in rows.tolist()).encode()
+    fast = decode._plain_numeric_csv(body)
+    assert fast is not None and fast.tobytes() == rows.tobytes()
+    # What JSON reads otherwise is left to the general path.
+    for text in (b"-0", b"+1", b".5", b"true", b'"1"', b"1,,2", b"NaN"):
+        assert decode._plain_numeric_csv(body + text + b"\n") is None, text

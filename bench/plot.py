@@ -16,11 +16,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+COLUMNS = 3  # workloads per row of panels
 COLORS = {
     "byoc-default": "#1f77b4",
     "byoc-default-batching": "#17becf",
-    "byoc-custom": "#2ca02c",
-    "byoc-custom-batching": "#98df8a",
+    "byoc-seed-off": "#98df8a",
+    "byoc-seed": "#2ca02c",
+    "asgi-constant": "#7f7f7f",
     "mms": "#d62728",
     "flask-sync": "#ff7f0e",
     "flask-gevent": "#9467bd",
@@ -32,9 +34,16 @@ def main(argv: list[str]) -> int:
     results = json.loads(Path(argv[0]).read_text())
     workloads = results["settings"]["workloads"]
     servers = [s for s in results["servers"] if not s.get("error")]
-    figure, axes = plt.subplots(2, len(workloads), figsize=(6 * len(workloads), 9), squeeze=False)
-    for column, workload in enumerate(workloads):
-        top, bottom = axes[0][column], axes[1][column]
+    columns = min(COLUMNS, len(workloads))
+    bands = -(-len(workloads) // columns)  # a band is a row of throughput panels over latency ones
+    figure, axes = plt.subplots(2 * bands, columns, figsize=(6 * columns, 8.5 * bands), squeeze=False)
+    for index in range(len(workloads), bands * columns):  # the empty places of the last band
+        band, column = divmod(index, columns)
+        axes[2 * band][column].set_visible(False)
+        axes[2 * band + 1][column].set_visible(False)
+    for index, workload in enumerate(workloads):
+        band, column = divmod(index, columns)
+        top, bottom = axes[2 * band][column], axes[2 * band + 1][column]
         for server in servers:
             points = sorted(
                 (
@@ -68,14 +77,15 @@ def main(argv: list[str]) -> int:
     figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
     m = results["machine"]
     quick = " (quick smoke run)" if results["settings"]["quick"] else ""
+    model = results["settings"]["model"]
     figure.suptitle(
-        f"LogisticRegression, 20 features, predictions + probabilities; wrk -t1, "
+        f"{model['estimator']}, {model['features']} features, predictions + probabilities; wrk -t1, "
         f"{results['settings']['duration_s']} s per point{quick}\n"
         f"{m['cpus']} x {m['cpu']}, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
         f"{results['generated_at']}",
         fontsize=11,
     )
-    figure.tight_layout(rect=(0, 0.06, 1, 0.95))
+    figure.tight_layout(rect=(0, 0.04, 1, 0.96))
     figure.savefig(argv[1], dpi=110)
     return 0
 

@@ -11,14 +11,18 @@ from deploy.tables import markdown_table
 ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 
 PRIMARY = ("byoc-default-batching", "byoc-default")  # the first one measured is "this project"
-CUSTOM = "byoc-custom"
+SEED = "byoc-seed"  # the seed's inference.py, unchanged, with the runtime's default settings
+CONSTANT = "asgi-constant"
 BASELINES = ("mms", "mlserver", "flask-gevent", "flask-sync")
 THROUGHPUT_FACTORS = {"mms": 5.0, "mlserver": 5.0, "flask-gevent": 3.0}
+SEED_FACTORS = {"mms": 5.0, "flask-gevent": 3.0}
+ROWS_WORKLOAD, ROWS_FACTOR = "csv100", 5.0  # 100-row CSV against MMS
+CONSTANT_SHARE = 0.5  # the default handler against the bare app on the same stack
 OVERHEAD_LIMIT_US = 300.0
 BATCHING_P99_LIMIT = 1.10
 MEMORY_LIMIT = 0.5
 HEADLINE_WORKLOAD = "csv1"
-BATCHING_PAIRS = (("byoc-default", "byoc-default-batching"), ("byoc-custom", "byoc-custom-batching"))
+BATCHING_PAIRS = (("byoc-default", "byoc-default-batching"), ("byoc-seed-off", "byoc-seed"))
 
 
 def _point(results: dict[str, Any], server: str, workload: str, concurrency: int) -> dict[str, Any] | None:
@@ -47,6 +51,45 @@ def _row(target: str, measured: Any, threshold: str, passed: bool | None, detail
     }
 
 
+def _versus(
+    results: dict[str, Any],
+    measured: set[str],
+    server: str,
+    baseline: str,
+    workload: str,
+    concurrency: int,
+    factor: float,
+) -> list[dict[str, Any]]:
+    """Two rows: `server`'s throughput at least `factor` times `baseline`'s, and a lower p99."""
+    name = f"{workload} c={concurrency}: {server} vs {baseline}"
+    ours = _point(results, server, workload, concurrency) if server in measured else None
+    theirs = _point(results, baseline, workload, concurrency) if baseline in measured else None
+    if ours is None or theirs is None or not theirs["requests_per_s"]:
+        return [
+            _row(f"{name}: throughput", None, f">= {factor:g}x", None, "not measured in this run"),
+            _row(f"{name}: p99", None, "lower", None, "not measured in this run"),
+        ]
+    ratio = ours["requests_per_s"] / theirs["requests_per_s"]
+    clean = ours["error_count"] == 0 and theirs["error_count"] == 0
+    errors = "" if clean else f"errors: ours {ours['error_count']}, theirs {theirs['error_count']}"
+    return [
+        _row(
+            f"{name}: throughput",
+            f"{ratio:.2f}x ({ours['requests_per_s']:.0f} vs {theirs['requests_per_s']:.0f} req/s)",
+            f">= {factor:g}x",
+            ratio >= factor and clean,
+            errors,
+        ),
+        _row(
+            f"{name}: p99",
+            f"{ours['p99_ms']:.2f} vs {theirs['p99_ms']:.2f} ms ({ours['p99_ms'] / theirs['p99_ms']:.2f}x)",
+            "lower",
+            ours["p99_ms"] < theirs["p99_ms"] and clean,
+            errors,
+        ),
+    ]
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     concurrencies = results["settings"]["concurrency"]
@@ -55,56 +98,46 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     measured = {s["name"] for s in results["servers"] if not s.get("error")}
     primary = next((name for name in PRIMARY if name in measured), None)
 
-    # 1. Throughput and p99 at the highest concurrency, 1-row CSV.
-    for baseline, factor in THROUGHPUT_FACTORS.items():
-        name = f"{HEADLINE_WORKLOAD} c={high}: {primary or PRIMARY[0]} vs {baseline}"
-        ours = _point(results, primary, HEADLINE_WORKLOAD, high) if primary else None
-        theirs = _point(results, baseline, HEADLINE_WORKLOAD, high) if baseline in measured else None
-        if ours is None or theirs is None or not theirs["requests_per_s"]:
-            rows.append(
-                _row(f"{name}: throughput", None, f">= {factor:g}x", None, "not measured in this run")
-            )
-            rows.append(_row(f"{name}: p99", None, "lower", None, "not measured in this run"))
-            continue
-        ratio = ours["requests_per_s"] / theirs["requests_per_s"]
-        clean = ours["error_count"] == 0 and theirs["error_count"] == 0
-        errors = "" if clean else f"errors: ours {ours['error_count']}, theirs {theirs['error_count']}"
-        rows.append(
-            _row(
-                f"{name}: throughput",
-                f"{ratio:.2f}x ({ours['requests_per_s']:.0f} vs {theirs['requests_per_s']:.0f} req/s)",
-                f">= {factor:g}x",
-                ratio >= factor and clean,
-                errors,
-            )
-        )
-        rows.append(
-            _row(
-                f"{name}: p99",
-                f"{ours['p99_ms']:.2f} vs {theirs['p99_ms']:.2f} ms "
-                f"({ours['p99_ms'] / theirs['p99_ms']:.2f}x)",
-                "lower",
-                ours["p99_ms"] < theirs["p99_ms"] and clean,
-                errors,
-            )
-        )
+    # 1. Throughput and p99 at the highest concurrency: the default handler (1-row CSV), the seed's
+    # unchanged script (1-row CSV), the default handler and the seed's script with 100-row CSV.
+    ours = primary or PRIMARY[0]
+    for server, workload, factors in (
+        (ours, HEADLINE_WORKLOAD, THROUGHPUT_FACTORS),
+        (SEED, HEADLINE_WORKLOAD, SEED_FACTORS),
+        (ours, ROWS_WORKLOAD, {"mms": ROWS_FACTOR}),
+        (SEED, ROWS_WORKLOAD, {"mms": ROWS_FACTOR}),
+    ):
+        for baseline, factor in factors.items():
+            rows += _versus(results, measured, server, baseline, workload, high, factor)
 
-    # 2. The custom inference.py, batching off, still beats every baseline.
-    for baseline in BASELINES:
-        name = f"{HEADLINE_WORKLOAD} c={high}: {CUSTOM} vs {baseline}: throughput"
-        ours = _point(results, CUSTOM, HEADLINE_WORKLOAD, high) if CUSTOM in measured else None
-        theirs = _point(results, baseline, HEADLINE_WORKLOAD, high) if baseline in measured else None
-        if ours is None or theirs is None or not theirs["requests_per_s"]:
-            rows.append(_row(name, None, "> 1x", None, "not measured in this run"))
-            continue
-        ratio = ours["requests_per_s"] / theirs["requests_per_s"]
+    # 2. The default handler against a bare ASGI app answering a constant on the same stack.
+    name = f"{HEADLINE_WORKLOAD} c={high}: {ours} / {CONSTANT}: throughput"
+    mine = _point(results, ours, HEADLINE_WORKLOAD, high) if ours in measured else None
+    ceiling = _point(results, CONSTANT, HEADLINE_WORKLOAD, high) if CONSTANT in measured else None
+    if mine is None or ceiling is None or not ceiling["requests_per_s"]:
+        rows.append(_row(name, None, f">= {CONSTANT_SHARE:.0%}", None, "not measured in this run"))
+    else:
+        share = mine["requests_per_s"] / ceiling["requests_per_s"]
         rows.append(
             _row(
                 name,
-                f"{ratio:.2f}x ({ours['requests_per_s']:.0f} vs {theirs['requests_per_s']:.0f} req/s)",
-                "> 1x",
-                ratio > 1 and ours["error_count"] == 0,
-                f"p99 {ours['p99_ms']:.2f} vs {theirs['p99_ms']:.2f} ms",
+                f"{share:.0%} ({mine['requests_per_s']:.0f} vs {ceiling['requests_per_s']:.0f} req/s)",
+                f">= {CONSTANT_SHARE:.0%}",
+                share >= CONSTANT_SHARE and mine["error_count"] == 0,
+            )
+        )
+
+    # 2b. Checked batching never changes an answer: the seed's script, batching on and off.
+    for compared in results.get("same_answers") or []:
+        if compared["on"] != SEED:
+            continue
+        rows.append(
+            _row(
+                f"{compared['workload']}: answers {compared['on']} = {compared['off']}, byte for byte",
+                f"{compared['differing']} of {compared['bodies']} differ",
+                "0 differ",
+                compared["differing"] == 0,
+                compared.get("first_difference") or "",
             )
         )
 
@@ -338,6 +371,96 @@ def memory_table(scaling: dict[str, Any]) -> str:
     return markdown_table(headers, rows, right=range(1, 5)) + "\n" + summary + "\n"
 
 
+def ratios_table(results: dict[str, Any]) -> str:
+    """At the highest concurrency, per workload: this runtime's throughput over each baseline's."""
+    high = max(results["settings"]["concurrency"])
+    measured = {s["name"] for s in results["servers"] if not s.get("error")}
+    ours = [name for name in (SEED, PRIMARY[0]) if name in measured]
+    theirs = [name for name in BASELINES if name in measured]
+    if not ours or not theirs:
+        return "Not measured in this run: no baseline, or no byoc server.\n"
+    headers = ["workload"] + [f"{_short(o)} / {_short(t)}" for o in ours for t in theirs]
+    rows = []
+    for workload in results["settings"]["workloads"]:
+        cells: list[object] = [workload["title"]]
+        for o in ours:
+            for t in theirs:
+                a, b = _point(results, o, workload["name"], high), _point(results, t, workload["name"], high)
+                if a is None or b is None or not b["requests_per_s"] or not b["p99_ms"]:
+                    cells.append("-")
+                    continue
+                cells.append(
+                    f"{a['requests_per_s'] / b['requests_per_s']:.1f}x (p99 {a['p99_ms'] / b['p99_ms']:.2f}x)"
+                )
+        rows.append(cells)
+    return markdown_table(headers, rows, right=range(1, len(headers)))
+
+
+def _short(name: str) -> str:
+    return {
+        SEED: "seed script",
+        PRIMARY[0]: "default handler",
+        "mms": "MMS",
+        "mlserver": "MLServer",
+        "flask-gevent": "Flask gevent",
+        "flask-sync": "Flask sync",
+    }.get(name, name)
+
+
+def images_table(images: dict[str, Any]) -> str:
+    if images.get("error"):
+        return f"Not measured: {images['error']}\n"
+    found = images["images"]
+    headers = ["image", "size (MB)", "/ping 200 (s, median)", "first prediction (s, median)", "runs"]
+    rows = [
+        [
+            name,
+            image["size_mb"],
+            image["median_ping_s"],
+            image["median_first_prediction_s"],
+            ", ".join(f"{r['ping_s']} / {r['first_prediction_s']}" for r in image["runs"]),
+        ]
+        for name, image in found.items()
+    ]
+    text = markdown_table(headers, rows, right=range(1, 4))
+    if {"byoc", "mms"} <= set(found):
+        ours, theirs = found["byoc"], found["mms"]
+        first = ours["median_first_prediction_s"] / theirs["median_first_prediction_s"]
+        text += (
+            f"\nThis project's image is {ours['size_mb'] / theirs['size_mb']:.2f}x the size of the MMS one; "
+            f"it answers /ping in {ours['median_ping_s'] / theirs['median_ping_s']:.2f}x the time and its "
+            f"first prediction in {first:.2f}x "
+            "the time (medians).\n"
+        )
+    return text
+
+
+def answers_table(results: dict[str, Any]) -> str:
+    rows = [
+        [
+            f"{c['on']} / {c['off']}",
+            c["workload"],
+            c["bodies"],
+            c["differing"],
+            (c.get("first_difference") or "")[:160],
+        ]
+        for c in results.get("same_answers") or []
+    ]
+    text = markdown_table(
+        ["batching on / off", "workload", "bodies", "answers differing", "first difference"],
+        rows,
+        right=(2, 3),
+    )
+    logged = [
+        f"- {server['name']}: `{line}`"
+        for server in results["servers"]
+        for line in server.get("batching_log", [])
+    ]
+    if logged:
+        text += "\nWhat the servers logged about checked batching:\n\n" + "\n".join(logged) + "\n"
+    return text
+
+
 def machine_line(results: dict[str, Any]) -> str:
     m = results["machine"]
     return (
@@ -385,6 +508,16 @@ def markdown(results: dict[str, Any]) -> str:
         results_table(results),
         "## Targets\n",
         targets_table(results["targets"]),
+        f"## Ratios at {max(s['concurrency'])} connections\n",
+        "Throughput of this runtime over each baseline's, and the ratio of their p99 latencies (lower is "
+        "better), from the points above.\n",
+        ratios_table(results),
+        "## Same answers with batching on\n",
+        "After the load, every body of every workload was sent to the server with batching off one at a "
+        "time, and to the one with batching on all at once. The seed's script is batched only where checks "
+        "showed its answers unchanged; the default handler declares itself batchable, and floats may "
+        "differ in their last bits there (docs/handlers.md).\n",
+        answers_table(results),
         "## Cold start and memory\n",
         "Cold start: from process start to the first 200 on the health route (`/ping`, or "
         "`/v2/health/ready` for MLServer), and to the first successful prediction. Memory: the whole "
@@ -403,6 +536,13 @@ def markdown(results: dict[str, Any]) -> str:
         parts += [
             "## Memory per worker (large model, byoc default handler)\n",
             memory_table(results["memory_scaling"]),
+        ]
+    if results.get("images"):
+        parts += [
+            "## Images: size and cold start in a container\n",
+            "From `docker run` to the first 200 on /ping and to the first prediction, the seed's model and "
+            "inference.py mounted at /opt/ml/model (bench/images.py).\n",
+            images_table(results["images"]),
         ]
     parts += ["## How each server was started\n", commands_section(results)]
     return "\n".join(parts)

@@ -11,6 +11,7 @@ bench/README.md (bench/report.py's publish). Logs, payloads and per-server files
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -21,12 +22,13 @@ import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, model, report, setup_env, stacks
+from bench import images, loadgen, model, report, setup_env, stacks
 from bench.procs import ForeignCpu, Server, Supervisor, http, tree_memory
 from container.serving.server_process import LOOPBACK, free_port
 
@@ -68,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batching-rounds", type=int, default=5, help="alternating c=1 rounds for the batching p99 check"
     )
+    parser.add_argument(
+        "--images",
+        choices=("on", "off"),
+        help="build this project's image and one of sagemaker-inference on MMS, and compare their size "
+        "and cold start (default: on, off with --quick)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.{json,md,png} go")
     args = parser.parse_args(argv)
     if args.quick:
@@ -76,6 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.batching_rounds = 1
         args.memory_model_mb = min(args.memory_model_mb, 16)
         args.memory_workers = "1,2"
+    args.images = (args.images or ("off" if args.quick else "on")) == "on"
     args.noisy_spent_s = 0
     args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
     unknown = [name for name in args.servers if name not in stacks.BY_NAME]
@@ -126,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "concurrency": args.concurrency,
-            "workloads": [{"name": w.name, "title": w.title, "rows": w.rows} for w in args.workloads],
+            "workloads": [
+                {"name": w.name, "title": w.title, "rows": w.rows, "bodies": w.bodies} for w in args.workloads
+            ],
             "wrk": f"wrk -t1 -cN -dDURATION --timeout {loadgen.WRK_TIMEOUT_S}s -s bench/wrk/post.lua",
             "overhead_samples": args.samples,
             "memory_model_mb": args.memory_model_mb,
@@ -135,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             "noisy_retries": args.noisy_retries,
             "noisy_budget_s": args.noisy_budget,
             "model": {
-                "estimator": "LogisticRegression",
+                "estimator": model.ESTIMATOR,
                 "features": model.N_FEATURES,
-                "data": f"make_classification(n_samples=2000, random_state={model.SEED})",
+                "data": model.DATA,
                 "file_bytes": model_file.stat().st_size,
             },
             "batching_env": {"on": {"BYOC_BATCHING": "on", **batch_env}, "off": {"BYOC_BATCHING": "off"}},
@@ -146,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         "points": [],
         "overhead": [],
         "batching_c1": [],
+        "same_answers": [],
         "memory_scaling": None,
+        "images": None,
     }
     with Supervisor() as supervisor:
         running = [
@@ -159,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             results["points"] = measure_all(live, args, payloads, wrk)
             for r in live:
                 r.info["memory_after_load"] = summary_memory(tree_memory(r.server.pid))
+            results["same_answers"] = same_answers(live, args, payloads)
+            for r in live:
+                r.info["batching_log"] = batching_log(r.server)
             # What is left compares this runtime with itself at one connection, where p99 is a few
             # milliseconds: the idle baselines (a JVM, MLServer's workers) would only add noise to it.
             for r in live:
@@ -177,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"workers {args.memory_workers}"
             )
             results["memory_scaling"] = memory_scaling(args, raw, supervisor)
+    if args.images:
+        say("== images: this project's and sagemaker-inference on MMS, size and cold start")
+        results["images"] = images.compare(raw / "images", model_file, installer, say)
     results["machine"]["load_average_at_end"] = os.getloadavg()[0]
     results["settings"]["noisy_spent_s"] = args.noisy_spent_s
     results["targets"] = report.evaluate(results)
@@ -199,14 +218,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_payloads(directory: Path, workloads: list[model.Workload]) -> dict[tuple[str, str], Path]:
+    """A bundle of the workload's distinct bodies per protocol (bench/wrk/post.lua sends them in turn)."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
     for workload in workloads:
         for protocol, make in (("sagemaker", model.sagemaker_payload), ("v2", model.v2_payload)):
             path = directory / f"{workload.name}.{protocol}"
-            path.write_bytes(make(workload))
+            path.write_bytes(model.bundle([make(workload, index) for index in range(workload.bodies)]))
             files[(workload.name, protocol)] = path
+        files[(workload.name, "constant")] = files[(workload.name, "sagemaker")]
     return files
+
+
+def bodies(payloads: dict[tuple[str, str], Path], workload: model.Workload, protocol: str) -> list[bytes]:
+    return model.read_bundle(payloads[(workload.name, protocol)].read_bytes())
 
 
 def request_shape(workload: model.Workload, protocol: str) -> tuple[str, str]:
@@ -270,7 +295,7 @@ def start_stack(
             f"   ready: /ping 200 after {info['cold_start']['ping_s']} s, first prediction after "
             f"{info['cold_start']['first_prediction_s']} s"
         )
-        info["answers"] = check_answers(base, launch, payloads, args.workloads)
+        info["answers"] = check_answers(base, launch, payloads, args.workloads, stack)
         info["memory_idle"] = summary_memory(tree_memory(server.pid))
     except Exception as exc:
         info["error"] = f"{type(exc).__name__}: {exc}"
@@ -287,13 +312,14 @@ def measure_all(
     points = []
     for workload in args.workloads:
         say(f"== {workload.title}")
-        for r in live:
+        serving = [r for r in live if r.stack.workloads is None or workload.name in r.stack.workloads]
+        for r in serving:
             if args.warmup and r.info["error"] is None:
                 body = payloads[(workload.name, r.launch.protocol)]
                 content_type, accept = request_shape(workload, r.launch.protocol)
                 loadgen.run_wrk(wrk, r.port, r.launch.invoke_path, body, content_type, accept, 8, args.warmup)
-        for connections in args.concurrency:
-            for r in live:
+        for connections in concurrencies(workload, args):
+            for r in serving:
                 if r.info["error"] is not None:
                     continue
                 body = payloads[(workload.name, r.launch.protocol)]
@@ -317,6 +343,16 @@ def measure_all(
     return points
 
 
+# Batching off and on, the same code otherwise: compared at one connection, and answer by answer.
+BATCHING_PAIRS = (("byoc-default", "byoc-default-batching"), ("byoc-seed-off", "byoc-seed"))
+BATCHING_ROUND_WORKLOADS = ("csv1", "csv100")
+
+
+def concurrencies(workload: model.Workload, args: argparse.Namespace) -> list[int]:
+    """The connection counts a workload is measured at: those asked for, within the workload's own."""
+    return [c for c in args.concurrency if workload.concurrency is None or c in workload.concurrency]
+
+
 def batching_rounds(
     live: list[Running], args: argparse.Namespace, payloads: dict[tuple[str, str], Path], wrk: str
 ) -> list[dict[str, Any]]:
@@ -328,10 +364,12 @@ def batching_rounds(
     """
     by_name = {r.stack.name: r for r in live if r.info["error"] is None}
     comparisons = []
-    for off, on in (("byoc-default", "byoc-default-batching"), ("byoc-custom", "byoc-custom-batching")):
+    for off, on in BATCHING_PAIRS:
         if args.batching_rounds < 1 or off not in by_name or on not in by_name:
             continue
         for workload in args.workloads:
+            if workload.name not in BATCHING_ROUND_WORKLOADS or 1 not in concurrencies(workload, args):
+                continue
             p99: dict[str, list[float]] = {off: [], on: []}
             other: list[float] = []
             for round_ in range(args.batching_rounds):
@@ -373,11 +411,13 @@ def overhead_all(
     ours = [r for r in live if r.stack.family == "byoc" and r.info["error"] is None]
     samples = []
     for workload in args.workloads:
+        if 1 not in concurrencies(workload, args):
+            continue
         parts: dict[str, list[dict[str, Any]]] = {r.stack.name: [] for r in ours}
         for _ in range(rounds):
             for r in ours:
                 content_type, accept = request_shape(workload, r.launch.protocol)
-                body = payloads[(workload.name, r.launch.protocol)].read_bytes()
+                body = bodies(payloads, workload, r.launch.protocol)[0]
                 parts[r.stack.name].append(
                     loadgen.collect_headers(
                         r.port,
@@ -440,7 +480,7 @@ def cold_start(
 ) -> dict[str, float]:
     """Seconds from process start to the first 200 on the health route, and to the first prediction."""
     workload = workloads[0]
-    body = payloads[(workload.name, launch.protocol)].read_bytes()
+    body = bodies(payloads, workload, launch.protocol)[0]
     content_type, accept = request_shape(workload, launch.protocol)
     ping_s = None
     deadline = server.started_at + timeout
@@ -467,9 +507,13 @@ def cold_start(
 
 
 def check_answers(
-    base: str, launch: stacks.Launch, payloads: dict[tuple[str, str], Path], workloads: list[model.Workload]
+    base: str,
+    launch: stacks.Launch,
+    payloads: dict[tuple[str, str], Path],
+    workloads: list[model.Workload],
+    stack: stacks.Stack,
 ) -> dict[str, Any]:
-    """Each workload once: the answer must hold a prediction and probabilities for every row.
+    """Each workload once: the answer must hold a prediction and class probabilities for every row.
 
     A 503 after the health route said 200 (a worker still loading its model behind a ready
     sibling) is retried for up to 60 s, and counted: clients would have seen those errors.
@@ -477,8 +521,10 @@ def check_answers(
     answers: dict[str, Any] = {}
     not_ready = 0
     for workload in workloads:
+        if stack.workloads is not None and workload.name not in stack.workloads:
+            continue
         content_type, accept = request_shape(workload, launch.protocol)
-        body = payloads[(workload.name, launch.protocol)].read_bytes()
+        body = bodies(payloads, workload, launch.protocol)[0]
         deadline = time.monotonic() + 60
         while True:
             status, answer, _ = http(
@@ -490,19 +536,7 @@ def check_answers(
             time.sleep(0.05)
         if status != 200:
             raise RuntimeError(f"{workload.name}: status {status}: {answer[:300]!r}")
-        document = json.loads(answer)
-        if launch.protocol == "v2":
-            outputs = {o["name"]: o for o in document["outputs"]}
-            predictions = outputs["predict"]["shape"][0]
-            probabilities = outputs["predict_proba"]["shape"]
-            ok = predictions == workload.rows and probabilities == [workload.rows, 2]
-        else:
-            ok = (
-                len(document["predictions"]) == workload.rows
-                and all(len(p) == 2 for p in document["probabilities"])
-                and len(document["probabilities"]) == workload.rows
-            )
-        if not ok:
+        if launch.protocol != "constant" and not holds_every_row(json.loads(answer), workload.rows, launch):
             raise RuntimeError(
                 f"{workload.name}: the answer lacks predictions or probabilities: {answer[:300]!r}"
             )
@@ -510,6 +544,81 @@ def check_answers(
     if not_ready:
         say(f"   {not_ready} answer(s) 503 after the health route said ready (retried)")
     return {"predictions_and_probabilities": True, "not_ready_after_ping": not_ready, "samples": answers}
+
+
+def holds_every_row(document: Any, rows: int, launch: stacks.Launch) -> bool:
+    """A prediction and the class probabilities for each of `rows` rows, in the server's own shape."""
+    if launch.protocol == "v2":
+        outputs = {o["name"]: o for o in document["outputs"]}
+        return outputs["predict"]["shape"][0] == rows and outputs["predict_proba"]["shape"] == [
+            rows,
+            model.N_CLASSES,
+        ]
+    predictions = document["predictions"]
+    if "probabilities" in document:  # the scikit-learn handler's table
+        table = document["probabilities"]
+        return len(predictions) == len(table) == rows and all(len(p) == model.N_CLASSES for p in table)
+    # The seed's inference.py: one object per row with its label, class and probabilities.
+    return len(predictions) == rows and all(len(p["probabilities"]) == model.N_CLASSES for p in predictions)
+
+
+def same_answers(
+    live: list[Running], args: argparse.Namespace, payloads: dict[tuple[str, str], Path]
+) -> list[dict[str, Any]]:
+    """Every body of every workload, to batching off one at a time and to batching on all at once.
+
+    After the load phase, so the checked server has made its decisions (the log says which): its
+    answers must be the same bytes as alone. The default handler declares itself batchable, and
+    its answers may differ in the last bits of a float (docs/handlers.md); counted all the same.
+    """
+    by_name = {r.stack.name: r for r in live if r.info["error"] is None}
+    compared = []
+    for off, on in BATCHING_PAIRS:
+        if off not in by_name or on not in by_name:
+            continue
+        for workload in args.workloads:
+            content_type, accept = request_shape(workload, "sagemaker")
+            headers = {"Content-Type": content_type, "Accept": accept}
+            sent = bodies(payloads, workload, "sagemaker")
+            base_off, base_on = (f"http://{LOOPBACK}:{by_name[n].port}/invocations" for n in (off, on))
+            alone = [http("POST", base_off, body, headers, 30)[:2] for body in sent]
+            with ThreadPoolExecutor(min(len(sent), 64)) as pool:
+                together = list(pool.map(functools.partial(_post, base_on, headers), sent))
+            differing = [i for i, (a, b) in enumerate(zip(alone, together, strict=True)) if a != b]
+            compared.append(
+                {
+                    "off": off,
+                    "on": on,
+                    "workload": workload.name,
+                    "bodies": len(sent),
+                    "differing": len(differing),
+                    "first_difference": _difference_sample(alone, together, differing),
+                }
+            )
+            say(f"   answers {on} vs {off}, {workload.name}: {len(differing)} of {len(sent)} differ")
+    return compared
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int | None, bytes]:
+    status, answer, _ = http("POST", url, body, headers, 30)
+    return status, answer
+
+
+def _difference_sample(alone: list, together: list, differing: list[int]) -> str | None:
+    if not differing:
+        return None
+    index = differing[0]
+    return f"body {index}: {alone[index][1][:200]!r} alone, {together[index][1][:200]!r} batched"
+
+
+def batching_log(server: Server) -> list[str]:
+    """What the runtime logged about checked batching: when it started, or why it stopped for good."""
+    wanted = ("batching on for", "batching off for good")
+    try:
+        text = server.log_path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.strip()[:600] for line in text.splitlines() if any(w in line for w in wanted)]
 
 
 def summary_memory(memory: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,10 @@ from container.serving.server_process import LOOPBACK, free_port
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SERVERS_DIR = HERE / "servers"
-CUSTOM_SCRIPT = SERVERS_DIR / "inference.py"
+# The seed's own custom script, unchanged, on every stack that runs one.
+SEED_SCRIPT = ROOT / "model_artifacts" / "code" / "inference.py"
+# What the seed's script imports from this runtime, for the stacks without it (as code/container.py).
+CONTAINER_SHIM = SERVERS_DIR / "container_shim.py"
 CPUS = os.cpu_count() or 1
 
 
@@ -33,7 +36,9 @@ class Launch:
     cwd: Path
     ping_path: str
     invoke_path: str
-    protocol: str  # "sagemaker": /invocations with CSV/JSON; "v2": Open Inference Protocol JSON
+    # "sagemaker": /invocations with CSV/JSON; "v2": Open Inference Protocol JSON; "constant": the
+    # SageMaker requests, answered with a constant
+    protocol: str
     workers: str
     command: str  # how to start it by hand, for the results
     notes: list[str] = field(default_factory=list)
@@ -43,13 +48,14 @@ class Launch:
 class Stack:
     name: str
     label: str
-    family: str  # "byoc" or "baseline"
+    family: str  # "byoc", "baseline", or "reference" (the constant app)
     venv: str | None  # the bench virtualenv it runs in; None: the project's own
     prepare: Callable[[StackContext], Launch]
     batching: bool | None = None
     custom_script: bool = False
     version_packages: tuple[str, ...] = ()
     max_port: int | None = None  # MMS parses ports as a Java short: at most 32767
+    workloads: tuple[str, ...] | None = None  # the workloads it is measured with (None: all)
 
 
 @dataclass
@@ -77,13 +83,16 @@ def clean_env(extra_path: Path | None = None) -> dict[str, str]:
     return env
 
 
-def _model_dir(ctx: StackContext, with_code: bool) -> Path:
-    model_dir = ctx.work_dir / "model"
+def _model_dir(ctx: StackContext, with_code: bool, shim: bool = False, model_dir: Path | None = None) -> Path:
+    """model.joblib, and with_code the seed's inference.py in code/ (with the shim for `container`)."""
+    model_dir = model_dir or ctx.work_dir / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ctx.model_file, model_dir / "model.joblib")
     if with_code:
         (model_dir / "code").mkdir(exist_ok=True)
-        shutil.copy2(CUSTOM_SCRIPT, model_dir / "code" / "inference.py")
+        shutil.copy2(SEED_SCRIPT, model_dir / "code" / "inference.py")
+        if shim:
+            shutil.copy2(CONTAINER_SHIM, model_dir / "code" / "container.py")
     return model_dir
 
 
@@ -107,7 +116,15 @@ def _byoc(custom: bool, batching: bool) -> Callable[[StackContext], Launch]:
             env.update(ctx.batch_env)
         if ctx.workers is not None:
             env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(ctx.workers)
-        notes = ["model.joblib plus code/inference.py" if custom else "model.joblib, default sklearn handler"]
+        notes = [
+            "model.joblib plus the seed's model_artifacts/code/inference.py, unchanged, as code/inference.py"
+            if custom
+            else "model.joblib, default sklearn handler"
+        ]
+        if custom and batching:
+            notes.append(
+                "its predict_fn says nothing about batching: batched once checked against the one-by-one path"
+            )
         return Launch(
             argv=[sys.executable, "-m", "container.serving.server", "serve"],
             env=env,
@@ -129,11 +146,7 @@ def _byoc(custom: bool, batching: bool) -> Callable[[StackContext], Launch]:
 def _mms(ctx: StackContext) -> Launch:
     assert ctx.venv is not None
     base = ctx.work_dir / "ml"
-    model_dir = base / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ctx.model_file, model_dir / "model.joblib")
-    (model_dir / "code").mkdir(exist_ok=True)
-    shutil.copy2(CUSTOM_SCRIPT, model_dir / "code" / "inference.py")
+    _model_dir(ctx, with_code=True, shim=True, model_dir=base / "model")
     tmp = ctx.work_dir / "tmp"
     tmp.mkdir(exist_ok=True)
     config = ctx.work_dir / "sagemaker-mms.properties"
@@ -160,7 +173,8 @@ def _mms(ctx: StackContext) -> Launch:
             "--log-config <sagemaker_inference>/etc/log4j2.xml --models model=<base>/model"
         ),
         notes=[
-            "handler: sagemaker_inference.default_handler_service with code/inference.py as the user module",
+            "handler: sagemaker_inference.default_handler_service with the seed's inference.py, unchanged, "
+            "as the user module (bench/servers/container_shim.py beside it as container.py)",
             "MMS config: the toolkit's default-mms.properties plus its generated settings, "
             "addresses 127.0.0.1 instead of 0.0.0.0",
             "/ping answers 200 before the model is loaded (MMS): see first_prediction_s for readiness",
@@ -175,7 +189,7 @@ def _mms(ctx: StackContext) -> Launch:
 def _flask(worker_class: str) -> Callable[[StackContext], Launch]:
     def prepare(ctx: StackContext) -> Launch:
         assert ctx.venv is not None
-        model_dir = _model_dir(ctx, with_code=False)
+        model_dir = _model_dir(ctx, with_code=True, shim=True)
         workers = ctx.workers or CPUS
         argv = [
             str(ctx.venv / "bin" / "gunicorn"),
@@ -202,7 +216,8 @@ def _flask(worker_class: str) -> Callable[[StackContext], Launch]:
             workers=f"{workers} (one per CPU, as AWS's stacks set it)",
             command=f"{_env_text(env)} gunicorn {' '.join(argv[1:])}",
             notes=[
-                "bench/servers/flask_app.py calling bench/servers/inference.py; each worker loads the model",
+                "bench/servers/flask_app.py calling the seed's inference.py, unchanged (with "
+                "bench/servers/container_shim.py as container.py); each worker loads the model",
                 "no nginx in front (AWS's stacks have one)",
             ],
         )
@@ -253,22 +268,48 @@ def _mlserver(ctx: StackContext) -> Launch:
     )
 
 
+def _constant(ctx: StackContext) -> Launch:
+    env = {"BYOC_BIND_HOST": LOOPBACK, "SAGEMAKER_BIND_TO_PORT": str(ctx.port)}
+    if ctx.workers is not None:
+        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(ctx.workers)
+    return Launch(
+        argv=[sys.executable, "-m", "bench.servers.constant_app"],
+        env=env,
+        cwd=ROOT,
+        ping_path="/ping",
+        invoke_path="/invocations",
+        protocol="constant",
+        workers=str(ctx.workers or f"{CPUS} (as serve: one per CPU)"),
+        command=f"{_env_text(env)} .venv/bin/python -m bench.servers.constant_app",
+        notes=[
+            "bench/servers/constant_app.py: a bare ASGI app answering every POST with the same bytes, "
+            "on serve's gunicorn options, worker class and HTTP protocol (the stack's ceiling)",
+        ],
+    )
+
+
 STACKS: list[Stack] = [
     Stack("byoc-default", "byoc default handler, batching off", "byoc", None, _byoc(False, False), False),
     Stack(
         "byoc-default-batching", "byoc default handler, batching on", "byoc", None, _byoc(False, True), True
     ),
     Stack(
-        "byoc-custom", "byoc custom inference.py, batching off", "byoc", None, _byoc(True, False), False, True
-    ),
-    Stack(
-        "byoc-custom-batching",
-        "byoc custom inference.py, batching on",
+        "byoc-seed-off",
+        "byoc seed inference.py, batching off",
         "byoc",
         None,
-        _byoc(True, True),
+        _byoc(True, False),
+        False,
         True,
-        True,
+    ),
+    Stack("byoc-seed", "byoc seed inference.py (as is)", "byoc", None, _byoc(True, True), True, True),
+    Stack(
+        "asgi-constant",
+        "bare ASGI app answering a constant (same stack)",
+        "reference",
+        None,
+        _constant,
+        workloads=("csv1",),
     ),
     Stack(
         "mms",

@@ -2,8 +2,9 @@
 
 AWS's framework containers call `model_server.start_model_server(handler_service=...)` from their
 `serve` entry point; this does exactly that with the toolkit's default handler service, whose
-Transformer imports the user module `inference` from <model_dir>/code (our
-bench/servers/inference.py). start_model_server writes the MMS config, runs
+Transformer imports the user module `inference` from <model_dir>/code (the seed's
+model_artifacts/code/inference.py, unchanged, with bench/servers/container_shim.py beside it as
+container.py). start_model_server writes the MMS config, runs
 `multi-model-server --start --model-store / --mms-config CONFIG --log-config <toolkit's log4j2.xml>
 --models model=<model_dir>` and waits on the Java frontend. Two things are redirected for a
 benchmark on a shared machine, nothing else:

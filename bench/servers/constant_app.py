@@ -1,0 +1,56 @@
+"""A bare ASGI app answering a constant, served exactly as `serve` serves a model: the ceiling of the stack.
+
+    BYOC_BIND_HOST=127.0.0.1 SAGEMAKER_BIND_TO_PORT=PORT python bench/servers/constant_app.py
+
+The same settings (load_config), the same listening socket and gunicorn options
+(container.serving.server), the same worker class and HTTP protocol; only the app differs: it reads
+the request body whole, as the runtime does, and answers every POST with the same few bytes, and
+/ping with 200. What the runtime adds on top of this (routing, decoding, the model thread, the
+model, encoding, metrics, the access log) is the difference to the byoc rows of the benchmark.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from container.config import load_config
+from container.serving.listener import bind_listener
+from container.serving.server import GunicornServer, gunicorn_options
+
+ANSWER = b'{"predictions":[0]}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:  # the body, whole, as /invocations reads it
+        message = await receive()
+        more = message.get("more_body", False)
+    if scope["method"] == "GET":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+def main() -> int:
+    config = load_config()
+    listener = bind_listener(config.bind_host, config.port)
+    GunicornServer(app, gunicorn_options(config, listener.detach())).run()  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,9 @@ container.codecs.encode for how that is written as JSON, JSON Lines, CSV and NPY
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ MODEL_FILE_ENV = "BYOC_MODEL_FILE"
 SKOPS_TRUSTED_ENV = "BYOC_SKOPS_TRUSTED_TYPES"
 # dtype kinds that are not numbers: Python objects, str and bytes.
 NON_NUMERIC_KINDS = "OUS"
+# dtype kinds that are no feature values at all: complex numbers, dates, durations, records.
+UNSUPPORTED_KINDS = "cMmV"
 # The request formats that decode to dense rows, for a model that refuses sparse ones.
 DENSE_TYPES = (mediatypes.JSON, mediatypes.CSV, mediatypes.JSONLINES, mediatypes.NPY)
 
@@ -65,18 +69,20 @@ def predict_fn(data: Any, model: Any) -> dict[str, Any]:
             # Non-numeric input reached a pipeline that should have encoded it and could not:
             # the request's values are at fault, and the estimator's message says which.
             raise BadRequest(f"the model rejected the input: {exc}", code="invalid_value") from None
-        missing = _first_missing(rows)
-        if missing is not None:
-            # Missing values (an empty CSV cell, a JSON null) are documented input, but most
-            # estimators refuse NaN: the request's gap, not a server fault.
-            row, column = missing
-            raise BadRequest(
-                f"the model rejected the input, which has missing values (the first at row {row}, "
-                f"column {column}): {exc}",
-                code="missing_value",
-                row=row,
-                column=column,
-            ) from None
+        present = _non_finite_kinds(rows)
+        if present:
+            # Missing values (an empty CSV cell, a JSON null) are documented input, and so are
+            # inf and numbers too large for a float, but many estimators refuse them: the
+            # request's values, not a server fault. When only one kind was there, it was the one
+            # refused: remembered, so that check_rows refuses the next such request before it is
+            # stacked with others.
+            if len(present) == 1:
+                _refusals(model).update(present)
+            elif _takes_nan(model):
+                present = {"inf"}
+            found = _first_non_finite(rows, present)
+            assert found is not None
+            raise found.error() from None
         if scipy.sparse.issparse(rows):
             # Many estimators take dense rows only (StandardScaler: "Cannot center sparse
             # matrices"): the format the client chose is at fault, and dense formats would work.
@@ -218,9 +224,12 @@ def validate_rows(data: Any, model: Any) -> Any:
     expected = getattr(model, "n_features_in_", None)
     if scipy.sparse.issparse(data):
         _check_width(data.shape[1], expected)
+        _check_dtype(data.dtype)
+        _check_finite(data, model)
         return data
     if not isinstance(data, np.ndarray):
         return data  # a custom input_fn's own structure (a DataFrame, a list of texts): pass it on
+    _check_dtype(data.dtype)
     if data.ndim == 1 and expected is not None:
         data = data.reshape(1, -1)
     if data.ndim != 2 and expected is not None:
@@ -236,10 +245,121 @@ def validate_rows(data: Any, model: Any) -> Any:
     # for numeric estimators, even when every string is a number.
     if data.dtype.kind in NON_NUMERIC_KINDS and not _accepts_objects(model):
         data = _as_numbers(data)
+    _check_finite(data, model)
     feature_names = getattr(model, "feature_names_in_", None)
     if feature_names is not None and data.ndim == 2:
         data = _with_column_names(data, feature_names)
     return data
+
+
+def check_rows(data: Any, model: Any) -> None:
+    """The checks of one request's rows that need no prediction: shape, type, and values this model
+    is known to refuse (NaN, inf). BadRequest naming the row and column.
+
+    The runtime calls it on each request before stacking requests into one batch, so that a bad
+    request is refused on its own and its neighbours' batch is not failed by it. predict_fn
+    makes the same checks through validate_rows, which also converts what it must.
+    """
+    if not (isinstance(data, np.ndarray) or scipy.sparse.issparse(data)):
+        return
+    _check_dtype(data.dtype)
+    if data.ndim == 2:
+        _check_width(data.shape[1], getattr(model, "n_features_in_", None))
+    _check_finite(data, model)
+
+
+# The hook by which the runtime checks each request before batching (see check_rows).
+BYOC_HANDLER_OPTIONS["check_rows"] = check_rows
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    # Complex numbers, dates, durations and records (an NPY body can hold any of them) are not
+    # feature values: NumPy would turn dates into integers silently, and scikit-learn fails on
+    # complex numbers with a ValueError that would otherwise be a 500.
+    if dtype.kind in UNSUPPORTED_KINDS:
+        raise BadRequest(
+            f"the rows are of type {dtype}, which is not a feature value: send real numbers "
+            "(integers, floats or booleans) or text",
+            code="unsupported_dtype",
+            dtype=str(dtype),
+        )
+
+
+def _check_finite(data: Any, model: Any) -> None:
+    """Refuse NaN or inf where this model is known to refuse them, naming the first."""
+    values = data.data if scipy.sparse.issparse(data) else data
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "f" or np.isfinite(values).all():
+        return
+    refused = _refusals(model)
+    if not refused:
+        return
+    found = _first_non_finite(data, refused)
+    if found is not None:
+        raise found.error()
+
+
+# Models known to refuse NaN or inf (by their tags, or because they refused one): model -> kinds.
+_REFUSALS: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _refusals(model: Any) -> set[str]:
+    """What this model is known to refuse, of "nan" and "inf"; learned as it refuses them."""
+    try:
+        return _REFUSALS[model]
+    except KeyError:
+        pass
+    except TypeError:  # an object that cannot be weakly referenced: nothing is remembered
+        return set()
+    # An estimator's tags say whether it takes NaN; one that does not validates its input with
+    # scikit-learn's check for finite values, which refuses inf too.
+    known = {"nan", "inf"} if _nan_tag(model) is False else set()
+    _REFUSALS[model] = known
+    return known
+
+
+def _takes_nan(model: Any) -> bool:
+    return _nan_tag(model) is True
+
+
+def _nan_tag(model: Any) -> bool | None:
+    """The estimator's own word on NaN; None for pipelines and anything without scikit-learn tags.
+
+    A pipeline's tags are those of its first step, which says nothing of what an imputer after it
+    does: whether a pipeline refuses NaN is learned as it refuses one.
+    """
+    if _accepts_objects(model):
+        return None
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(model).input_tags.allow_nan)
+    except Exception:  # not a scikit-learn estimator, or a version without get_tags
+        return None
+
+
+@dataclass(frozen=True)
+class _NonFinite:
+    kind: str  # "nan" or "inf"
+    row: int  # 1-based
+    column: int
+
+    def error(self) -> BadRequest:
+        where = f"row {self.row}, column {self.column}"
+        if self.kind == "nan":
+            return BadRequest(
+                f"{where} is missing (an empty cell, null or NaN), and this model does not accept "
+                "missing values: fill them in, or serve a model that imputes them",
+                code="missing_value",
+                row=self.row,
+                column=self.column,
+            )
+        return BadRequest(
+            f"{where} is infinite (inf, -inf, or a number too large for a 64-bit float), and this "
+            "model takes finite numbers only",
+            code="non_finite_value",
+            row=self.row,
+            column=self.column,
+        )
 
 
 def _check_width(width: int, expected: int | None) -> None:
@@ -303,21 +423,47 @@ def _holds_objects(rows: Any) -> bool:
     return dtype is not None and np.dtype(dtype).kind in NON_NUMERIC_KINDS
 
 
-def _first_missing(rows: Any) -> tuple[int, int] | None:
-    """1-based row and column of the first NaN in a 2-D float array (dense or sparse), else None."""
+def _non_finite_kinds(rows: Any) -> set[str]:
+    """Which of "nan" and "inf" the float rows (dense, sparse or a DataFrame) hold."""
+    values = rows.data if scipy.sparse.issparse(rows) else rows
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
+        return set()
+    return {kind for kind, test in (("nan", np.isnan), ("inf", np.isinf)) if test(values).any()}
+
+
+def _first_non_finite(rows: Any, kinds: Collection[str]) -> _NonFinite | None:
+    """The first NaN or inf (of `kinds`) in reading order in 2-D float rows (dense or sparse), else None."""
     if scipy.sparse.issparse(rows):
         rows = rows.tocoo()
-        positions = np.flatnonzero(np.isnan(rows.data))
-        if positions.size == 0:
+        bad = _non_finite_mask(rows.data, kinds)
+        if bad is None:
             return None
+        positions = np.flatnonzero(bad)
         # COO order is not row-major: pick the first in reading order.
-        first = min(zip(rows.row[positions], rows.col[positions], strict=True))
-        return int(first[0]) + 1, int(first[1]) + 1
+        row, column = min(zip(rows.row[positions], rows.col[positions], strict=True))
+        kind = "nan" if np.isnan(rows.tocsr()[row, column]) else "inf"
+        return _NonFinite(kind, int(row) + 1, int(column) + 1)
     if hasattr(rows, "to_numpy"):
         rows = rows.to_numpy()  # the DataFrame _with_column_names made
-    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.dtype.kind != "f":
+    if not isinstance(rows, np.ndarray) or rows.ndim != 2:
         return None
-    found = np.argwhere(np.isnan(rows))
-    if found.size == 0:
+    bad = _non_finite_mask(rows, kinds)
+    if bad is None:
         return None
-    return int(found[0][0]) + 1, int(found[0][1]) + 1
+    row, column = np.argwhere(bad)[0]
+    kind = "nan" if np.isnan(rows[row, column]) else "inf"
+    return _NonFinite(kind, int(row) + 1, int(column) + 1)
+
+
+def _non_finite_mask(values: np.ndarray, kinds: Collection[str]) -> np.ndarray | None:
+    if values.dtype.kind != "f":
+        return None
+    if "nan" in kinds and "inf" in kinds:
+        mask = ~np.isfinite(values)
+    elif "nan" in kinds:
+        mask = np.isnan(values)
+    else:
+        mask = np.isinf(values)
+    return mask if mask.any() else None

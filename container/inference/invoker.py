@@ -49,6 +49,9 @@ class Invoker:
             max_delay_seconds=config.max_batch_delay_seconds,
         )
         self.runner: ModelRunner | None = None
+        self._predict_batch = functools.partial(
+            pipeline.predict_batch, check_rows=pipeline.row_check(handler)
+        )
         # Clients send the same Accept header on every request: negotiate each value once.
         self._accept_cache: dict[str | None, str] = {}
         self._requests = 0  # requests in invoke() now; only the event loop touches it
@@ -124,7 +127,7 @@ class Invoker:
             )
             return outcome, context
         item = pipeline.BatchItem(await self._decode(body, context), accept, context)
-        predict = functools.partial(pipeline.predict_batch, self.handler, model, on_predict=self._on_predict)
+        predict = functools.partial(self._predict_batch, self.handler, model, on_predict=self._on_predict)
         key = batching.batch_key(item.data)
         if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
             ((ok, value),) = await self.runner.call(predict, [item], timeout=timeout)

@@ -31,6 +31,8 @@ TEXT_TYPES = frozenset({mediatypes.JSON, mediatypes.CSV})
 
 # Called with the number of requests one predict_fn call served.
 PredictObserver = Callable[[int], None]
+# A handler's check of one request's rows, (data, model): raises the request's error, or returns.
+RowCheck = Callable[[Any, Any], None]
 
 
 class StageFailure(Exception):
@@ -91,30 +93,87 @@ class BatchItem:
     context: Context
 
 
+def row_check(handler: Handler) -> RowCheck | None:
+    """The check the handler offers for one request's rows before they join a batch, if any.
+
+    A module promises it next to predict_fn, as BYOC_HANDLER_OPTIONS["check_rows"]: a function of
+    (data, model) that raises the request's own error (the scikit-learn handler's checks shape,
+    dtype and the values its model refuses). Only the module whose predict_fn is used is asked: a
+    user's predict_fn is not judged by a handler's idea of valid rows.
+    """
+    check = handler.predict_fn.options.get("check_rows") if handler.predict_fn is not None else None
+    return check if callable(check) else None
+
+
 def predict_batch(
-    handler: Handler, model: Any, items: Sequence[BatchItem], on_predict: PredictObserver
+    handler: Handler,
+    model: Any,
+    items: Sequence[BatchItem],
+    on_predict: PredictObserver,
+    check_rows: RowCheck | None = None,
 ) -> list[tuple[bool, Any]]:
     """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
 
-    If the batch fails, or its prediction cannot be split back by rows, each item is predicted
-    alone: one bad request must not fail the requests that happened to share its batch.
+    One bad request must cost about its own share, not fail or slow down the requests that happened
+    to share its batch: each item is first checked alone (`check_rows`, where the handler offers
+    one), and the items that pass are predicted together. Should that call still fail, the batch
+    is halved until the culprits stand alone (at most 2 log2(n) + 1 calls for one culprit among n,
+    instead of n + 1), and a prediction that cannot be split back by rows is predicted item by item.
+    """
+    assert handler.predict_fn is not None
+    outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
+    admitted = []
+    for index, item in enumerate(items):
+        if check_rows is not None:
+            try:
+                check_rows(item.data, model)
+            except Exception as exc:
+                outcomes[index] = (False, StageFailure(PREDICT, exc))
+                continue
+        admitted.append(index)
+    if admitted:
+        # Counted once, as the call it was; the smaller calls that find a culprit are not counted.
+        on_predict(len(admitted))
+        results = _predict_group(handler, model, [items[index] for index in admitted])
+        for index, outcome in zip(admitted, results, strict=True):
+            outcomes[index] = outcome
+    return outcomes  # type: ignore[return-value]  # every index was filled above
+
+
+def _predict_group(
+    handler: Handler, model: Any, items: Sequence[BatchItem], known_to_fail: bool = False
+) -> list[tuple[bool, Any]]:
+    """Outcomes for `items` predicted together, or, if that fails, halved until the culprits stand alone.
+
+    `known_to_fail`: a group whose failure is already known (its sibling half succeeded, so the
+    culprit is here) is halved at once, without a call to see it fail again.
     """
     assert handler.predict_fn is not None
     if len(items) == 1:
-        return [_predict_alone(handler, model, items[0], on_predict)]
-    on_predict(len(items))
-    try:
+        return [_predict_alone(handler, model, items[0], _uncounted)]
+    if not known_to_fail:
         stacked, sizes = batching.stack([item.data for item in items])
         started = time.perf_counter()
-        prediction = handler.predict_fn(stacked, model, context=items[0].context)
-        model_seconds = time.perf_counter() - started
-        parts = batching.split(prediction, sizes)
-    except Exception:
-        # Counted once above, as the call it was; the retries alone are not counted again.
-        return [_predict_alone(handler, model, item, _uncounted) for item in items]
-    return [
-        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
-    ]
+        try:
+            prediction = handler.predict_fn(stacked, model, context=items[0].context)
+        except (Exception, SystemExit):
+            pass
+        else:
+            model_seconds = time.perf_counter() - started
+            try:
+                parts = batching.split(prediction, sizes)
+            except Exception:
+                # Not one row out per row in: no smaller batch would split either.
+                return [_predict_alone(handler, model, item, _uncounted) for item in items]
+            return [
+                _encode_outcome(handler, part, item, model_seconds)
+                for part, item in zip(parts, items, strict=True)
+            ]
+    middle = len(items) // 2
+    first = _predict_group(handler, model, items[:middle])
+    # Every request of the first half went through: the culprit is in the second.
+    first_all_ok = all(ok for ok, _ in first)
+    return first + _predict_group(handler, model, items[middle:], known_to_fail=first_all_ok)
 
 
 def _predict_alone(

@@ -41,6 +41,7 @@ class InvocationsEndpoint:
         request_id = new_request_id()
         headers = request_headers(scope)
         status, body, content_type, model_seconds = 500, b"", JSON, 0.0
+        failure: ErrorResponse | None = None
         extra_headers: dict[str, str] = {}
         # What the access log reports: the bytes actually read, not Content-Length, which a chunked
         # request does not have. A body refused unread counts as its declared size.
@@ -75,6 +76,8 @@ class InvocationsEndpoint:
             bytes_out=len(body),
             model_seconds=model_seconds,
             total_seconds=elapsed,
+            code=failure.code if failure is not None else None,
+            message=failure.message if failure is not None else None,
         )
         raw_headers = [
             (b"content-type", _with_charset(content_type).encode("latin-1")),
@@ -150,6 +153,8 @@ def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
     if isinstance(exc, StageFailure):
         stage, exc = exc.stage, exc.error  # type: ignore[assignment]
     failure = error_response(exc, stage, request_id)
+    # A client's mistake is told in the request's access line (its code and message): a log line of
+    # its own would make a bad request cost its neighbours more than a good one.
     if failure.is_server_fault:
         log.error(
             "request %s failed in %s (%d)",
@@ -158,8 +163,6 @@ def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
             failure.status,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-    else:
-        log.info("request %s: %d %s: %s", request_id, failure.status, failure.code, failure.message)
     return failure
 
 

@@ -16,6 +16,7 @@ container.codecs.encode for how that is written as JSON, JSON Lines, CSV and NPY
 
 from __future__ import annotations
 
+import math
 import pickle
 import weakref
 from collections.abc import Callable, Collection
@@ -452,9 +453,10 @@ def _first_non_finite(rows: Any, kinds: Collection[str]) -> _NonFinite | None:
     bad = _non_finite_mask(rows, kinds)
     if bad is None:
         return None
-    row, column = np.argwhere(bad)[0]
-    kind = "nan" if np.isnan(rows[row, column]) else "inf"
-    return _NonFinite(kind, int(row) + 1, int(column) + 1)
+    first = int(bad.argmax())  # the first True, in reading order
+    row, column = divmod(first, rows.shape[1])
+    kind = "nan" if math.isnan(rows.flat[first]) else "inf"
+    return _NonFinite(kind, row + 1, column + 1)
 
 
 def _non_finite_mask(values: np.ndarray, kinds: Collection[str]) -> np.ndarray | None:

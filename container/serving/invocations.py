@@ -1,14 +1,16 @@
 """POST /invocations as a bare ASGI endpoint: the one route that carries the load.
 
-It reads the body within the payload limit, hands it to the worker's Invoker, and turns
-every failure into a JSON error with the right status; a traceback goes to the log, never to the
-client. It speaks ASGI directly instead of going through Starlette's request, response, routing
-and middleware objects: at thousands of small requests a second those cost about as much as the
-rest of the request together. The other routes stay on Starlette (see container.serving.app).
+It reads the body within the payload limit (and undoes a Content-Encoding within the same limit),
+hands it to the worker's Invoker, and turns every failure into a JSON error with the right status;
+a traceback goes to the log, never to the client. It speaks ASGI directly instead of going through
+Starlette's request, response, routing and middleware objects: at thousands of small requests a
+second those cost about as much as the rest of the request together. The other routes stay on
+Starlette (see container.serving.app).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -16,6 +18,7 @@ import time
 
 import orjson
 
+from container.codecs import content_coding
 from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
 from container.inference.invoker import Invoker
 from container.inference.pipeline import StageFailure
@@ -51,6 +54,12 @@ class InvocationsEndpoint:
             accept = invoker.choose_accept(headers.get("accept"))
             payload = await read_body(receive, declared, self.max_payload_bytes)
             bytes_in = len(payload)
+            encoding = headers.get("content-encoding")
+            if encoding is not None:
+                # Off the event loop: undoing even a small body's compression can be megabytes of work.
+                payload = await asyncio.to_thread(
+                    content_coding.decode_content, payload, encoding, self.max_payload_bytes
+                )
             outcome, context = await invoker.invoke(payload, headers, accept, request_id)
             status, body, content_type = 200, outcome.body, outcome.content_type
             model_seconds = outcome.model_seconds

@@ -32,6 +32,17 @@ DEFAULT_HANDLER = "sklearn"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # SageMaker's containers listen on every interface; tests and `byoc serve --host` narrow it.
 DEFAULT_BIND_HOST = "0.0.0.0"
+# The header section of a request (request line and headers). What InvokeEndpoint forwards fits many
+# times over: Content-Type, Accept, CustomAttributes and TargetModel of up to 1024 characters each and
+# seven more headers of up to 256, about 5 KiB in all (botocore's sagemaker-runtime service model,
+# InvokeEndpointInput), with the platform's own few headers besides.
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_HEADERS = 100
+# A request must arrive whole within this long of its first byte (or of the connection opening).
+# SageMaker's front end forwards requests it already holds, in far less; real-time invocations time
+# out after 60 s in all.
+DEFAULT_REQUEST_READ_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000  # per worker process
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
@@ -67,6 +78,13 @@ class ServerConfig:
     preload: bool = True
     max_batch_size: int = 32
     max_batch_delay_seconds: float = 0.0
+    # Limits on what a connection may cost a worker: header section size and count (a 431 beyond),
+    # time to deliver a request whole (a 408 and the connection closed beyond), and open connections
+    # (beyond, the stalest idle or incomplete one is closed to make room).
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    request_read_timeout_seconds: float = DEFAULT_REQUEST_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # The scikit-learn handler's settings: which model file to load when there are several, and the
     # types a .skops file may hold.
     model_file: str | None = None
@@ -113,6 +131,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
+        max_header_bytes=env.integer(
+            "BYOC_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, low=1024, high=MIB * 16
+        ),
+        max_headers=env.integer("BYOC_MAX_HEADERS", DEFAULT_MAX_HEADERS, low=8, high=10_000),
+        request_read_timeout_seconds=env.number(
+            "BYOC_REQUEST_READ_TIMEOUT", DEFAULT_REQUEST_READ_TIMEOUT, low=0.1, high=3600
+        ),
+        max_connections=env.integer("BYOC_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, low=16, high=1_000_000),
         model_file=env.raw("BYOC_MODEL_FILE"),
         skops_trusted_types=env.names("BYOC_SKOPS_TRUSTED_TYPES"),
     )

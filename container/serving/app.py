@@ -32,9 +32,10 @@ from container.types import Receive, Scope, Send
 class ServerApp:
     """The ASGI app gunicorn's workers run: the fast route first, Starlette for the rest."""
 
-    def __init__(self, invocations: InvocationsEndpoint, starlette: Starlette) -> None:
+    def __init__(self, invocations: InvocationsEndpoint, starlette: Starlette, config: ServerConfig) -> None:
         self.invocations = invocations
         self.starlette = starlette
+        self.config = config  # what the worker's connections are held to (container.serving.protocol)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
@@ -102,7 +103,7 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
     starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
-    return ServerApp(invocations, starlette)
+    return ServerApp(invocations, starlette, config)
 
 
 def json_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:

@@ -22,6 +22,7 @@ from container.codecs import content_coding
 from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
 from container.inference.invoker import Invoker
 from container.inference.pipeline import StageFailure
+from container.serving.protocol import CLOSED_BY_SERVER
 from container.telemetry import access_log
 from container.telemetry.request_ids import new_request_id
 from container.types import Receive, Scope, Send
@@ -67,7 +68,9 @@ class InvocationsEndpoint:
         except Exception as exc:
             if isinstance(exc, ClientDisconnected):
                 bytes_in = exc.received
-            failure = describe_failure(exc, request_id)
+                # Or the server closed it (a read deadline, shutdown), answered and logged there.
+                failure = closed_by_server(scope)
+            failure = failure or describe_failure(exc, request_id)
             status, body, content_type = failure.status, orjson.dumps(failure.body()), JSON
         finally:
             metrics.in_flight.dec()  # in finally: a cancelled request must not count forever
@@ -147,6 +150,15 @@ class ClientDisconnected(InferenceError):
     def __init__(self, received: int) -> None:
         super().__init__(f"the client disconnected after sending {received} bytes of the body")
         self.received = received
+
+
+def closed_by_server(scope: Scope) -> ErrorResponse | None:
+    """Why the server closed this request's connection while its body arrived (it was answered there)."""
+    closed = scope.get("extensions", {}).get(CLOSED_BY_SERVER)
+    if closed is None:
+        return None
+    status, code, message = closed
+    return ErrorResponse(status, code, message)
 
 
 def declared_length(declared: str | None) -> int:

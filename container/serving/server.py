@@ -30,6 +30,7 @@ from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
 from container.serving.app import ServerApp, create_app
 from container.serving.listener import LoadingResponder, bind_listener
+from container.serving.protocol import raise_open_file_limit
 from container.telemetry import metrics
 from container.telemetry.logs import configure_logging
 
@@ -81,6 +82,8 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     """Serve until stopped; the exit status. `on_exit` runs once, in this process, at the end."""
     finish = on_exit or (lambda: None)
     configure_logging(config.log_level)
+    # Every connection holds a file descriptor; the soft limit is often far below the hard one.
+    raise_open_file_limit()
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
     try:

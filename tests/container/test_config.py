@@ -149,6 +149,10 @@ def test_boolean_spellings(raw, value):
         ("SAGEMAKER_STARTUP_TIMEOUT", "0.5", "a number of seconds from 1 to 86400"),
         ("SAGEMAKER_STARTUP_TIMEOUT", "86401", "a number of seconds from 1 to 86400"),
         ("BYOC_ACCESS_LOG_PINGS", "maybe", "true or false"),
+        ("BYOC_MAX_HEADER_BYTES", "100", "a whole number from 1024 to 16777216"),
+        ("BYOC_MAX_HEADERS", "big", "a whole number from 8 to 10000"),
+        ("BYOC_REQUEST_READ_TIMEOUT", "0", "a number of seconds from 0.1 to 3600"),
+        ("BYOC_MAX_CONNECTIONS", "1", "a whole number from 16 to 1000000"),
     ],
 )
 def test_invalid_value_is_a_config_error_naming_the_variable(variable, raw, expected):
@@ -165,3 +169,22 @@ def test_config_error_is_a_value_error():
 def test_reads_os_environ_when_given_nothing(monkeypatch):
     monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "8123")
     assert load_config().port == 8123
+
+
+def test_connection_limits_default_to_what_fits_sagemaker_and_can_be_set():
+    # InvokeEndpoint forwards about 5 KiB of headers at most (botocore's sagemaker-runtime model):
+    # the defaults hold that many times over; a request must arrive whole well within 60 s.
+    config = load_config({})
+    assert (config.max_header_bytes, config.max_headers) == (65536, 100)
+    assert config.request_read_timeout_seconds <= 60
+    assert config.max_connections == 1000
+    tuned = load_config(
+        {
+            "BYOC_MAX_HEADER_BYTES": "8192",
+            "BYOC_MAX_HEADERS": "20",
+            "BYOC_REQUEST_READ_TIMEOUT": "2.5",
+            "BYOC_MAX_CONNECTIONS": "64",
+        }
+    )
+    assert (tuned.max_header_bytes, tuned.max_headers, tuned.request_read_timeout_seconds) == (8192, 20, 2.5)
+    assert tuned.max_connections == 64

@@ -50,7 +50,7 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
 
     async def ping(request: Request) -> Response:
         started = time.perf_counter()
-        health = lifecycle.health()
+        health = lifecycle.server_health()
         if health.ready:
             response = Response(status_code=200)
         else:

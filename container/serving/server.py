@@ -28,6 +28,7 @@ from container.contract import functions, user_code
 from container.errors import StartupError
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
+from container.inference.readiness import ReadinessBoard
 from container.serving.app import ServerApp, create_app
 from container.serving.listener import LoadingResponder, bind_listener
 from container.serving.protocol import raise_open_file_limit
@@ -86,8 +87,10 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     raise_open_file_limit()
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
+    board = ReadinessBoard.create()
+    finish = _also(board.remove, finish)
     try:
-        lifecycle, invoker = build_model(config)
+        lifecycle, invoker = build_model(config, board)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         finish()
@@ -122,7 +125,12 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
         config.model_dir,
     )
     options = gunicorn_options(config, listener.detach())
-    options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
+
+    def child_exit(arbiter: object, worker: Any) -> None:
+        metrics.worker_exited(worker.pid)
+        board.mark_gone(worker.pid)
+
+    options["child_exit"] = child_exit
 
     def stopped(arbiter: object) -> None:
         metrics.remove_multiprocess_dir(metrics_dir)
@@ -149,7 +157,15 @@ def _run_gunicorn(server: GunicornServer) -> int:
     return 0
 
 
-def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
+def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
+
+
+def build_model(config: ServerConfig, board: ReadinessBoard | None = None) -> tuple[ModelLifecycle, Invoker]:
     """Install requirements, import the user module, resolve the handler: everything before a load."""
     user_code.install_requirements(config.code_dir)
     user_module = user_code.import_user_module(config)
@@ -157,7 +173,7 @@ def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
     resolved = functions.resolve(user_module, handler_module)
     log.info("handler functions: %s", resolved.describe())
     model_metrics = metrics.Metrics()
-    lifecycle = ModelLifecycle(config, resolved, model_metrics)
+    lifecycle = ModelLifecycle(config, resolved, model_metrics, board)
     return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
 
 

@@ -40,6 +40,11 @@ class CoalescingTransport:
         if not self._transport.is_closing():
             self._transport.write(data)
 
+    def write_now(self, data: bytes) -> None:
+        """Write past the holding: for an answer that must not wait for the end of the loop's turn."""
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
     def close(self) -> None:
         self.flush()  # what was written before close() is still sent, as with any transport
         self._transport.close()

@@ -1,17 +1,24 @@
 """The gunicorn worker class: uvicorn's, speaking HTTP through our protocol (container.serving.protocol).
 
-The protocol coalesces each response's writes into one send() and holds every connection to the
-limits in the server's config (header section, read deadline, open connections); one
-ConnectionGuard per worker enforces them.
+The protocol coalesces each response's writes into one send(), answers GET /ping itself the moment
+its headers are read, and holds every connection to the limits in the server's config (header
+section, read deadline, open connections); one ConnectionGuard per worker enforces them.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 
 from uvicorn_worker import UvicornWorker
 
 from container.serving.protocol import ConnectionGuard, ConnectionLimits, HttpProtocol
+
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). A worker's
+# event loop shares the GIL with its model thread (and decoding threads), which hold it through
+# stretches of Python code: every time the loop woke for a request or a /ping it waited up to the
+# full interval. 1 ms keeps that wait short at a small cost in thread switches.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class Worker(UvicornWorker):
@@ -29,6 +36,8 @@ class Worker(UvicornWorker):
         # sockets inside them close once, quietly. The arbiter keeps its own copies.
         self.sockets = [getattr(sock, "sock", sock) for sock in self.sockets]
         # The app (loaded before the fork) carries the server's config; the limits are this worker's.
-        guard = ConnectionGuard(ConnectionLimits.for_worker(self.wsgi.config))
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        app = self.wsgi
+        guard = ConnectionGuard(ConnectionLimits.for_worker(app.config), ping=app.ping)
         self.config.http = functools.partial(HttpProtocol, guard=guard)
         await super()._serve()

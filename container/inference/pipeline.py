@@ -31,8 +31,6 @@ TEXT_TYPES = frozenset({mediatypes.JSON, mediatypes.CSV})
 
 # Called with the number of requests one predict_fn call served.
 PredictObserver = Callable[[int], None]
-# A handler's check of one request's rows, (data, model): raises the request's error, or returns.
-RowCheck = Callable[[Any, Any], None]
 
 
 class StageFailure(Exception):
@@ -84,6 +82,21 @@ def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
     return _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
 
 
+def validate_request(handler: Handler, model: Any, data: Any) -> Any:
+    """The handler's check of one request's decoded input (HandlerSpec.validate_input), if any.
+
+    Before a request joins a batch: a request the model cannot take fails alone, with its own 400,
+    and the rest share rows of one width and type. (A request served alone goes to predict_fn,
+    which checks what it is given itself.)
+    """
+    if handler.validate_input is None:
+        return data
+    try:
+        return handler.validate_input(data, model)
+    except Exception as exc:
+        raise StageFailure(PREDICT, exc) from exc
+
+
 @dataclass(frozen=True)
 class BatchItem:
     """A decoded request waiting for its share of a batched predict_fn call."""
@@ -93,51 +106,21 @@ class BatchItem:
     context: Context
 
 
-def row_check(handler: Handler) -> RowCheck | None:
-    """The check the handler offers for one request's rows before they join a batch, if any.
-
-    A module promises it next to predict_fn, as BYOC_HANDLER_OPTIONS["check_rows"]: a function of
-    (data, model) that raises the request's own error (the scikit-learn handler's checks shape,
-    dtype and the values its model refuses). Only the module whose predict_fn is used is asked: a
-    user's predict_fn is not judged by a handler's idea of valid rows.
-    """
-    check = handler.predict_fn.options.get("check_rows") if handler.predict_fn is not None else None
-    return check if callable(check) else None
-
-
 def predict_batch(
-    handler: Handler,
-    model: Any,
-    items: Sequence[BatchItem],
-    on_predict: PredictObserver,
-    check_rows: RowCheck | None = None,
+    handler: Handler, model: Any, items: Sequence[BatchItem], on_predict: PredictObserver
 ) -> list[tuple[bool, Any]]:
     """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
 
     One bad request must cost about its own share, not fail or slow down the requests that happened
-    to share its batch: each item is first checked alone (`check_rows`, where the handler offers
-    one), and the items that pass are predicted together. Should that call still fail, the batch
-    is halved until the culprits stand alone (at most 2 log2(n) + 1 calls for one culprit among n,
-    instead of n + 1), and a prediction that cannot be split back by rows is predicted item by item.
+    to share its batch. The handler's validate_input has refused what it can before the batch was
+    formed (validate_request); should the call still fail, the batch is halved until the culprits
+    stand alone (at most 2 log2(n) + 1 calls for one culprit among n, where predicting each alone
+    took n + 1), and a prediction that cannot be split back by rows is predicted item by item.
     """
     assert handler.predict_fn is not None
-    outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
-    admitted = []
-    for index, item in enumerate(items):
-        if check_rows is not None:
-            try:
-                check_rows(item.data, model)
-            except Exception as exc:
-                outcomes[index] = (False, StageFailure(PREDICT, exc))
-                continue
-        admitted.append(index)
-    if admitted:
-        # Counted once, as the call it was; the smaller calls that find a culprit are not counted.
-        on_predict(len(admitted))
-        results = _predict_group(handler, model, [items[index] for index in admitted])
-        for index, outcome in zip(admitted, results, strict=True):
-            outcomes[index] = outcome
-    return outcomes  # type: ignore[return-value]  # every index was filled above
+    # Counted once, as the call it was; the smaller calls that find a culprit are not counted.
+    on_predict(len(items))
+    return _predict_group(handler, model, items)
 
 
 def _predict_group(
@@ -161,7 +144,7 @@ def _predict_group(
         else:
             model_seconds = time.perf_counter() - started
             try:
-                parts = batching.split(prediction, sizes)
+                parts = (handler.split_prediction or batching.split)(prediction, sizes)
             except Exception:
                 # Not one row out per row in: no smaller batch would split either.
                 return [_predict_alone(handler, model, item, _uncounted) for item in items]

@@ -1,31 +1,34 @@
 """A bad request in a batch costs about its own share: checked alone first, found by bisection after.
 
-predict_batch is driven directly with handler modules written here (pure logic: no server); each
+predict_batch is driven directly with handler specs written here (pure logic: no server); each
 predict_fn call is recorded, so the tests count the calls a culprit costs its batch.
 """
 
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
 import pytest
 
 from container.contract import functions
 from container.contract.context import Context
+from container.contract.spec import HandlerOptions, HandlerSpec
 from container.errors import BadRequest
 from container.inference import pipeline
 
 
-def handler_with(predict, options=None) -> functions.Handler:
-    module = types.ModuleType("batch_test_handler")
-    module.model_fn = lambda model_dir: None
-    module.input_fn = lambda data, content_type: data
-    module.predict_fn = predict
-    module.output_fn = lambda prediction, accept: (repr(np.asarray(prediction).tolist()), accept)
-    module.BYOC_HANDLER_OPTIONS = {"batchable": True, **(options or {})}
-    return functions.resolve(None, module)
+def handler_with(predict, validate_input=None) -> functions.Handler:
+    spec = HandlerSpec(
+        name="batch_test_handler",
+        model_fn=lambda model_dir: None,
+        input_fn=lambda data, content_type: data,
+        predict_fn=predict,
+        output_fn=lambda prediction, accept: (repr(np.asarray(prediction).tolist()), accept),
+        options=HandlerOptions(batchable=True),
+        validate_input=validate_input,
+    )
+    return functions.resolve(None, spec)
 
 
 def items(values: list[float]) -> list[pipeline.BatchItem]:
@@ -45,9 +48,9 @@ class Recorder:
         return data[:, 0] * 10
 
 
-def run(handler, batch, check=None):
+def run(handler, batch):
     sizes: list[int] = []
-    outcomes = pipeline.predict_batch(handler, None, batch, sizes.append, check_rows=check)
+    outcomes = pipeline.predict_batch(handler, None, batch, sizes.append)
     return outcomes, sizes
 
 
@@ -74,33 +77,30 @@ def test_several_culprits_are_each_found_and_the_rest_answered():
     assert len(recorder.calls) < 32
 
 
-def test_a_request_refused_by_the_handlers_check_never_joins_the_batch():
+def test_a_request_refused_by_the_handlers_check_fails_before_any_batch():
+    # The spec's validate_input runs on each request as it is decoded (validate_request), before
+    # requests are stacked: the bad one never joins a batch, and costs no predict_fn call.
     recorder = Recorder()
 
     def check(data, model):
         if (data[:, 0] < 0).any():
             raise BadRequest("row 1, column 1 is negative", code="negative")
+        return data
 
-    handler = handler_with(recorder, {"check_rows": check})
-    assert pipeline.row_check(handler) is check
-    values = [float(i + 1) for i in range(32)]
-    values[7] = -1.0
-    outcomes, counted = run(handler, items(values), pipeline.row_check(handler))
-    assert recorder.calls == [31]  # one call, without the bad request
-    assert counted == [31]
-    ok, failure = outcomes[7]
-    assert not ok and failure.error.code == "negative"
-    assert all(ok for index, (ok, _) in enumerate(outcomes) if index != 7)
-
-
-def test_a_check_offered_by_another_module_than_predict_fns_is_not_used():
-    handler_module = types.ModuleType("handler_with_check")
-    handler_module.model_fn = lambda model_dir: None
-    handler_module.predict_fn = lambda data, model: data
-    handler_module.BYOC_HANDLER_OPTIONS = {"check_rows": lambda data, model: None}
-    user_module = types.ModuleType("user_predict")
-    user_module.predict_fn = lambda data, model: data
-    assert pipeline.row_check(functions.resolve(user_module, handler_module)) is None
+    handler = handler_with(recorder, validate_input=check)
+    with pytest.raises(pipeline.StageFailure) as caught:
+        pipeline.validate_request(handler, None, np.array([[-1.0, 1.0]]))
+    assert caught.value.error.code == "negative"
+    good = items([float(i + 1) for i in range(31)])
+    outcomes, counted = run(
+        handler,
+        [
+            pipeline.BatchItem(pipeline.validate_request(handler, None, item.data), item.accept, item.context)
+            for item in good
+        ],
+    )
+    assert recorder.calls == [31] and counted == [31]
+    assert all(ok for ok, _ in outcomes)
 
 
 def test_a_prediction_that_cannot_be_split_is_predicted_item_by_item():

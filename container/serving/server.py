@@ -170,10 +170,12 @@ def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], N
 def build_model(config: ServerConfig, board: ReadinessBoard | None = None) -> tuple[ModelLifecycle, Invoker]:
     """Install requirements, import the user module, choose and resolve the handler: all before a load."""
     user_code.install_requirements(config.code_dir)
-    return assemble_model(config, user_code.import_user_module(config))
+    return assemble_model(config, user_code.import_user_module(config), board)
 
 
-def assemble_model(config: ServerConfig, user_module: ModuleType | None) -> tuple[ModelLifecycle, Invoker]:
+def assemble_model(
+    config: ServerConfig, user_module: ModuleType | None, board: ReadinessBoard | None = None
+) -> tuple[ModelLifecycle, Invoker]:
     """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
     log.info("handler: %s (%s)", choice.name, choice.reason)

@@ -44,9 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, model, setup_env
-from bench.procs import LOOPBACK, ForeignCpu, Server, Supervisor, descendants, free_port, http, memory_of
+from bench.procs import LOOPBACK, ForeignCpu, Server, Supervisor, descendants, http, memory_of
 from bench.procs import _tree_cpu_s as tree_cpu_s
 from bench.run import machine_facts
+from container.serving.server_process import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

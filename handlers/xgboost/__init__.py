@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from container.config import ConfigError
 from container.contract.context import Context
+from container.errors import InferenceError
 from handlers.xgboost import model as xgb_model
 from handlers.xgboost import output, payloads, settings
 
@@ -51,7 +53,10 @@ class ServedModel:
 
 def model_fn(model_dir: str, context: Context | None = None) -> ServedModel:
     # TODO(handler boundary): the runtime will hand these settings over; until then they are read here.
-    chosen = settings.load(os.environ)
+    try:
+        chosen = settings.load(os.environ)
+    except ConfigError as exc:
+        raise InferenceError(str(exc), code="invalid_setting", variable=exc.variable) from None
     loaded = xgb_model.load(Path(model_dir), ensemble=chosen.ensemble)
     spec = output.OutputSpec(
         objective=loaded.objective,

@@ -18,9 +18,9 @@ Selectable output (SAGEMAKER_INFERENCE_OUTPUT=keys): per row, the selected keys 
 
 Deliberate differences, each pinned by a test: application/jsonlines and application/x-recordio-protobuf
 without selected keys are answered here (one {"score": ...} per row; the score under label["score"]),
-where AWS's container fails with a 500; an unknown Accept is a 406 before predicting, not after; and
-RecordIO responses carry each row's record once (AWS's writer repeats the earlier records' bytes inside
-each record, which decodes to the same values).
+where AWS's container fails with a 500; Accept is negotiated (q-values, lists, wildcards) where AWS
+takes one exact type; and RecordIO responses carry each row's record once (AWS's writer repeats the
+earlier records' bytes inside each record, which decodes to the same values).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench bench-xgboost
 
 demo: $(STAMP)  ## Train the sample model, serve it natively, send sample payloads, stop.
 	$(BIN)/python model_artifacts/demo.py
@@ -15,6 +15,9 @@ test: $(STAMP)  ## The whole test suite (what CI runs).
 
 bench: $(STAMP)  ## Benchmark against AWS's stacks and MLServer (bench/results/latest.md); BENCH_ARGS=--quick
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-xgboost: $(STAMP)  ## The XGBoost handler against sagemaker-inference on MMS (bench/results/xgboost.md)
+	$(BIN)/python -m bench.xgb_suite $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 import orjson
 
 from container.codecs import decode, encode, mediatypes
@@ -87,7 +86,7 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class OnnxModel:
-    session: onnxruntime.InferenceSession
+    session: Any  # onnxruntime.InferenceSession
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
     file: str
@@ -102,6 +101,9 @@ class OnnxModel:
 
 
 def model_fn(model_dir: str, context: Context | None = None) -> OnnxModel:
+    # Imported here, not at the top: the handler's description must import without it.
+    import onnxruntime
+
     config = context.config if context is not None and context.config is not None else load_config()
     path = find_model_file(Path(model_dir), config.model_file)
     options = onnxruntime.SessionOptions()

@@ -24,34 +24,42 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from container.config import ConfigError
 from container.contract.context import Context
 from container.errors import InferenceError
-from handlers.xgboost import model as xgb_model
-from handlers.xgboost import output, payloads, settings
+from handlers.xgboost import settings
 
+if TYPE_CHECKING:
+    from handlers.xgboost.model import XGBoostModel
+    from handlers.xgboost.output import OutputSpec
+
+# xgboost and protobuf are imported by the functions that use them (model.py, recordio.py), not here:
+# the handler's description must import where they are not installed (byoc inspect, handler choice).
 log = logging.getLogger(__name__)
 
 # preload off: xgboost starts OpenMP threads, which do not survive a fork; each worker loads its own
 # copy, as each of AWS's gunicorn workers does. batchable: predict_fn takes stacked rows.
 BYOC_HANDLER_OPTIONS = {"preload": False, "batchable": True}
 
-DEFAULT_ACCEPT = output.CSV
+DEFAULT_ACCEPT = "text/csv"
 DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    model: xgb_model.XGBoostModel
-    output: output.OutputSpec
+    model: XGBoostModel
+    output: OutputSpec
     default_accept: str = DEFAULT_ACCEPT
 
 
 def model_fn(model_dir: str, context: Context | None = None) -> ServedModel:
+    from handlers.xgboost import model as xgb_model
+    from handlers.xgboost import output
+
     # TODO(handler boundary): the runtime will hand these settings over; until then they are read here.
     try:
         chosen = settings.load(os.environ)
@@ -76,17 +84,23 @@ def model_fn(model_dir: str, context: Context | None = None) -> ServedModel:
 
 def model_warmup_fn(model_dir: str, model: ServedModel) -> None:
     # The first prediction sets up xgboost's predictor; a row of missing values costs nothing else.
+    from handlers.xgboost import model as xgb_model
+
     xgb_model.predict(model.model, np.full((1, model.model.num_features), np.nan))
 
 
 def input_fn(input_data: bytes | str, content_type: str | None, context: Context | None = None) -> Any:
     # The raw header keeps the parameters (charset, label_size) that the runtime strips from content_type.
+    from handlers.xgboost import payloads
+
     header = context.content_type if context is not None else content_type
     canonical, params = payloads.content_type_of(header)
     return payloads.parse(input_data, canonical, params)
 
 
 def predict_fn(data: Any, model: ServedModel) -> dict[str, Any]:
+    from handlers.xgboost import model as xgb_model
+
     if data.shape[0] == 0:
         predictions = np.empty((0,), dtype=np.float32)
     else:
@@ -95,6 +109,8 @@ def predict_fn(data: Any, model: ServedModel) -> dict[str, Any]:
 
 
 def output_fn(prediction: dict[str, Any], accept: str, context: Context | None = None) -> tuple[bytes, str]:
+    from handlers.xgboost import output
+
     response_type = _response_type(accept, context, prediction)
     return output.encode(prediction["predictions"], prediction["output"], response_type), response_type
 

@@ -14,9 +14,11 @@ cannot be read is a 415 saying where, as AWS's container answers 415 to every pa
 from __future__ import annotations
 
 import csv
+import re
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse
 
 from container.codecs import decode, mediatypes
@@ -48,6 +50,10 @@ ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 # csv.Sniffer's preference among candidate delimiters (CPython Lib/csv.py, Sniffer.preferred).
 PREFERRED_DELIMITERS = (",", "\t", ";", " ", ":")
 SNIFF_CHARS = 512
+# A comma-separated body of nothing but numbers: valid JSON inside brackets, which orjson reads several
+# times faster than NumPy converts strings. Anything else (empty fields, letters, quotes) takes the
+# general path, which reads exactly what AWS's container reads.
+PLAIN_NUMBERS = re.compile(r"[0-9eE.+\-,\s]*")
 
 Rows = np.ndarray | scipy.sparse.csr_matrix
 
@@ -109,9 +115,12 @@ def parse_csv(text: str) -> np.ndarray:
     text = text.strip(ASCII_WHITESPACE)
     if not text:
         return empty_rows()
-    lines = text.split("\n")
-    delimiter = sniff_delimiter(lines[0][:SNIFF_CHARS])
-    rows = [line.split(delimiter) for line in lines]
+    delimiter = sniff_delimiter(text.partition("\n")[0][:SNIFF_CHARS])
+    if delimiter == ",":
+        plain = _plain_numbers(text)
+        if plain is not None:
+            return plain
+    rows = [line.split(delimiter) for line in text.split("\n")]
     width = len(rows[0])
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
@@ -128,6 +137,17 @@ def parse_csv(text: str) -> np.ndarray:
         return np.array(rows, dtype=np.float64)
     except ValueError:
         raise _not_a_number(rows) from None
+
+
+def _plain_numbers(text: str) -> np.ndarray | None:
+    """The rows of a comma-separated body of plain numbers, read as JSON; None for anything else."""
+    if not PLAIN_NUMBERS.fullmatch(text):
+        return None
+    try:
+        rows = np.array(orjson.loads("[[" + text.replace("\n", "],[") + "]]"), dtype=np.float64)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None  # empty fields, ragged rows, numbers JSON spells differently (+1, .5): in general
+    return rows if rows.ndim == 2 else None
 
 
 def sniff_delimiter(sample: str) -> str:

@@ -93,6 +93,32 @@ def test_the_delimiter_is_the_one_aws_sniffs(values: list[str], delimiter: str) 
     assert payloads.sniff_delimiter(line[:512]) == expected
 
 
+def aws_csv_rows(text: str) -> np.ndarray:
+    """encoder.py csv_to_dmatrix's reading, for a comma-delimited body: strip, split, "" is NaN."""
+    lines = text.strip().split("\n")
+    return np.array([["nan" if f == "" else f for f in line.split(",")] for line in lines]).astype(float)
+
+
+spellings = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda x: f"{x:.6f}"),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:g}"),
+    st.floats(min_value=-1e6, max_value=1e6).map(lambda x: f"{x:.17e}"),
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(["", "+1", ".5", "5.", "-0", "1E5", " 2.5", "3\r", "007"]),
+)
+
+
+@given(st.lists(st.lists(spellings, min_size=3, max_size=3), min_size=1, max_size=5))
+def test_csv_numbers_read_exactly_as_aws_reads_them(rows: list[list[str]]) -> None:
+    """Plain comma-separated numbers take a faster path (orjson): it must read every number to the same
+    float64 as AWS's float conversion, and leave every other spelling to the general path."""
+    text = "\n".join(",".join(row) for row in rows)
+    if not text.strip():
+        return
+    np.testing.assert_array_equal(payloads.parse_csv(text), aws_csv_rows(text))
+
+
 def test_csv_rows_as_aws_reads_them() -> None:
     """Stripped, lines split on LF, empty fields missing (NaN), no header; a trailing CR is tolerated."""
     rows = payloads.parse_csv("\n 1.5,,3\r\n-2,0.25,1e-3\n\n")

@@ -50,6 +50,9 @@ ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 # csv.Sniffer's preference among candidate delimiters (CPython Lib/csv.py, Sniffer.preferred).
 PREFERRED_DELIMITERS = (",", "\t", ";", " ", ":")
 SNIFF_CHARS = 512
+# The widest sparse row read: far beyond any model (the row is refused later if wider than the model's),
+# and within the index type of SciPy's sparse matrices.
+MAX_WIDTH = 2**31 - 1
 # A comma-separated body of nothing but numbers: valid JSON inside brackets, which orjson reads several
 # times faster than NumPy converts strings. Anything else (empty fields, letters, quotes) takes the
 # general path, which reads exactly what AWS's container reads.
@@ -211,17 +214,24 @@ def _recordio_rows(body: bytes) -> Rows:
         tensor = recordio.tensor_of(recordio.parse_record(payload, index), index)
         values = np.asarray(tensor.values, dtype=np.float64)
         if len(tensor.keys):
-            keys = np.asarray(tensor.keys, dtype=np.int64)
-            if len(keys) != len(values):
+            if len(tensor.keys) != len(values):
                 raise recordio.RecordIOError(
-                    f"RecordIO-protobuf: record {index + 1} has {len(keys)} keys for {len(values)} values"
+                    f"RecordIO-protobuf: record {index + 1} has {len(tensor.keys)} keys for "
+                    f"{len(values)} values"
                 )
-            width = int(tensor.shape[0]) if len(tensor.shape) else int(keys.max()) + 1
-            if keys.size and int(keys.max()) >= width:
+            # keys and shape are uint64: compared as Python ints before NumPy sees them.
+            largest = max(tensor.keys)
+            width = int(tensor.shape[0]) if len(tensor.shape) else largest + 1
+            if width > MAX_WIDTH:
                 raise recordio.RecordIOError(
-                    f"RecordIO-protobuf: record {index + 1}: key {int(keys.max())} is past its width {width}"
+                    f"RecordIO-protobuf: record {index + 1} is {width} columns wide; at most "
+                    f"{MAX_WIDTH} are read"
                 )
-            sparse.append((keys, values, width))
+            if largest >= width:
+                raise recordio.RecordIOError(
+                    f"RecordIO-protobuf: record {index + 1}: key {largest} is past its width {width}"
+                )
+            sparse.append((np.asarray(tensor.keys, dtype=np.int64), values, width))
             dense.append(None)
         else:
             dense.append(values)

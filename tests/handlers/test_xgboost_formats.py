@@ -241,6 +241,8 @@ def test_split_records_are_joined_with_the_magic_as_dmlc_reads_them() -> None:
         (struct.pack("<II", recordio.MAGIC, 100) + b"short", "declares 100 bytes"),
         (recordio.frame([b"\xff\xff\xff"]), "not a Record message"),
         (recordio.frame([recordio.Record(uid="x").SerializeToString()]), "no features\\['values'\\]"),
+        (recordio.frame([recordio.sparse_record([5], [1.0], 3)]), "key 5 is past its width 3"),
+        (recordio.frame([recordio.sparse_record([2**64 - 1], [1.0], 2**64 - 1)]), "columns wide"),
     ],
 )
 def test_bad_recordio_is_415_saying_why(body: bytes, message: str) -> None:

@@ -33,18 +33,25 @@ import numpy as np
 import orjson
 
 from container.codecs import decode, encode, mediatypes
-from container.config import load_config
+from container.config import EnvReader, load_config
+from container.contract import validation
 from container.contract.context import Context
-from container.errors import BadRequest, InferenceError, NotAcceptable
-
-# preload off: an InferenceSession owns thread pools, which do not survive a fork. batchable: off until
-# the handler boundary lets the runtime cut a prediction with split_rows (below); the runtime's own
-# splitter knows only the scikit-learn handler's table.
-BYOC_HANDLER_OPTIONS = {"preload": False, "batchable": False}
+from container.contract.spec import (
+    ArchiveContents,
+    HandlerExamples,
+    HandlerOptions,
+    HandlerSpec,
+    Review,
+    Sample,
+)
+from container.errors import BadRequest, InferenceError, NotAcceptable, UnsupportedMediaType
+from container.inference.batching import CannotSplit
 
 SUFFIX = ".onnx"
 OUTPUTS = "outputs"
 ACCEPTS = [mediatypes.JSON, mediatypes.JSONLINES, mediatypes.CSV, mediatypes.NPY]
+CONTENT_TYPES = (mediatypes.JSON, mediatypes.JSONLINES, mediatypes.CSV, mediatypes.NPY)
+MODEL_FILE_ENV = "BYOC_MODEL_FILE"
 # ONNX element types (as onnxruntime names them) to the NumPy dtype a request is cast to.
 DTYPES = {
     "tensor(float)": np.float32,
@@ -97,6 +104,16 @@ class OnnxModel:
         return all(spec.shape and spec.shape[0] is None for spec in self.inputs)
 
 
+@dataclass(frozen=True)
+class Settings:
+    # The .onnx file to load when the model directory holds several.
+    model_file: str | None = None
+
+
+def read_settings(env: EnvReader) -> Settings:
+    return Settings(model_file=env.raw(MODEL_FILE_ENV))
+
+
 # --- loading ------------------------------------------------------------------------------------
 
 
@@ -104,8 +121,7 @@ def model_fn(model_dir: str, context: Context | None = None) -> OnnxModel:
     # Imported here, not at the top: the handler's description must import without it.
     import onnxruntime
 
-    config = context.config if context is not None and context.config is not None else load_config()
-    path = find_model_file(Path(model_dir), config.model_file)
+    path = find_model_file(Path(model_dir), _settings(context).model_file)
     options = onnxruntime.SessionOptions()
     # One thread per model call: the server runs a model thread per worker and a worker per core.
     options.intra_op_num_threads = 1
@@ -128,6 +144,13 @@ def model_fn(model_dir: str, context: Context | None = None) -> OnnxModel:
             f"{path.name} has inputs this handler cannot feed: {names}", code="unsupported_input"
         )
     return OnnxModel(session, inputs, tuple(o.name for o in session.get_outputs()), path.name)
+
+
+def _settings(context: Context | None) -> Settings:
+    config = context.config if context is not None else None
+    if config is not None and isinstance(config.handler_settings, Settings):
+        return config.handler_settings
+    return read_settings(EnvReader((config or load_config()).environ))
 
 
 def model_warmup_fn(model_dir: str, model: OnnxModel) -> None:
@@ -166,6 +189,11 @@ def find_model_file(model_dir: Path, chosen: str | None) -> Path:
 
 def input_fn(input_data: bytes | str, content_type: str | None) -> Any:
     """Named inputs from a JSON object of arrays; anything else as the runtime decodes rows."""
+    if content_type not in CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type!r} is not supported; send one of {', '.join(CONTENT_TYPES)}",
+            supported=list(CONTENT_TYPES),
+        )
     if content_type == mediatypes.JSON:
         raw = input_data.encode("utf-8") if isinstance(input_data, str) else input_data
         document = _load_json(raw)
@@ -237,6 +265,16 @@ def predict_fn(data: Any, model: OnnxModel) -> dict[str, Any]:
     return {OUTPUTS: dict(zip(model.outputs, results, strict=True))}
 
 
+def check_input(data: Any, model: OnnxModel) -> Any:
+    """Before a request may share a batch: validated and cast. A model with one input and an open
+    batch axis gets the array back (requests stack along its first axis); others get the feed, which
+    is predicted alone."""
+    feed = validate_inputs(data, model)
+    if len(model.inputs) == 1 and model.batch_axis_open:
+        return feed[model.inputs[0].name]
+    return feed
+
+
 def validate_inputs(data: Any, model: OnnxModel) -> dict[str, np.ndarray]:
     """The feed for session.run: each input present, of the model's rank and fixed sizes, cast to its type."""
     data = _resolve(data, model)
@@ -296,14 +334,8 @@ def _cast(array: np.ndarray, spec: InputSpec) -> np.ndarray:
     if target == np.object_:
         return array.astype(str).astype(object)
     if array.dtype.kind in "OUS":
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError):
-            raise BadRequest(
-                f"input {spec.name!r} takes numbers ({spec.describe()}); the request holds text",
-                code="wrong_type",
-                input=spec.name,
-            ) from None
+        # Numbers written as text become numbers; anything else is a 400 naming the input and place.
+        array = validation.as_numbers(array, name=spec.name)
     whole = target.kind in "iub"
     if (
         whole
@@ -338,7 +370,7 @@ def split_rows(prediction: Mapping[str, Any], sizes: Sequence[int]) -> list[dict
     total = sum(sizes)
     for name, value in outputs.items():
         if len(value) != total:
-            raise ValueError(f"output {name!r} has {len(value)} rows for {total} input rows")
+            raise CannotSplit(f"output {name!r} has {len(value)} rows for {total} input rows")
     bounds = list(itertools.pairwise(itertools.accumulate(sizes, initial=0)))
     return [{OUTPUTS: {name: value[start:end] for name, value in outputs.items()}} for start, end in bounds]
 
@@ -392,3 +424,87 @@ def _csv(outputs: Mapping[str, Any]) -> bytes:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__
+
+
+# --- packaging ----------------------------------------------------------------------------------
+
+
+def inspect_archive(contents: ArchiveContents) -> Review:
+    """`byoc inspect`: model_fn here loads exactly one .onnx file at the root (or BYOC_MODEL_FILE's)."""
+    if contents.has_code:
+        return Review()
+    models = [name for name in contents.root_files if HANDLER.claims(name)]
+    if len(models) == 1:
+        return Review()
+    if not models:
+        return Review(problems=(f"no {SUFFIX} file at the root of the archive",))
+    return Review(
+        warnings=(f"several {SUFFIX} files at the root ({', '.join(models)}): name one in {MODEL_FILE_ENV}",)
+    )
+
+
+def examples(directory: Path) -> HandlerExamples:
+    """For the contract suite: y = x @ W + b (4 features, 2 outputs) as an ONNX graph, and requests."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = np.arange(8, dtype=np.float32).reshape(4, 2) / 10
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        initializer=[
+            helper.make_tensor("w", TensorProto.FLOAT, [4, 2], weights.flatten().tolist()),
+            helper.make_tensor("b", TensorProto.FLOAT, [2], [0.5, -0.5]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    model_dir = directory / "model"
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.onnx").write_bytes(model.SerializeToString())
+    rows = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
+    buffer = io.BytesIO()
+    np.save(buffer, rows, allow_pickle=False)
+    return HandlerExamples(
+        model_dir=model_dir,
+        requests=(
+            Sample(encode.encode_json({"instances": rows}), mediatypes.JSON, rows=3),
+            Sample(b'{"inputs": {"x": [[1, 2, 3, 4]]}}', mediatypes.JSON, rows=1),
+            Sample(encode.encode_jsonlines(rows), mediatypes.JSONLINES, rows=3),
+            Sample(b"1,2,3,4\n0.5,-1,0,2\n", mediatypes.CSV, rows=2),
+            Sample(buffer.getvalue(), mediatypes.NPY, rows=3),
+        ),
+        bad_requests=(
+            Sample(b"1,2,3\n", mediatypes.CSV, why="three features where input x takes four"),
+            Sample(b'[[1, "x", 3, 4]]', mediatypes.JSON, why="a value that is not a number"),
+            Sample(
+                b'{"inputs": {"z": [[1, 2, 3, 4]]}}', mediatypes.JSON, why="an input the model does not have"
+            ),
+            Sample(b"[[1, 2, 3", mediatypes.JSON, why="truncated JSON"),
+        ),
+    )
+
+
+HANDLER = HandlerSpec(
+    name="onnx",
+    model_fn=model_fn,
+    model_warmup_fn=model_warmup_fn,
+    input_fn=input_fn,
+    predict_fn=predict_fn,
+    output_fn=output_fn,
+    # preload off: an InferenceSession owns thread pools, which do not survive a fork. batchable:
+    # requests of a one-input model with an open first axis are stacked along it (check_input).
+    options=HandlerOptions(preload=False, batchable=True),
+    model_files=(f"*{SUFFIX}",),
+    packages=("onnxruntime",),
+    input_types=CONTENT_TYPES,
+    output_types=tuple(ACCEPTS),
+    validate_input=check_input,
+    split_prediction=split_rows,
+    inspect=inspect_archive,
+    settings=read_settings,
+    examples=examples,
+)

@@ -255,13 +255,7 @@ def _fit_width(rows: np.ndarray | scipy.sparse.csr_matrix, num_features: int) ->
     as here. inplace_predict needs the model's width, so narrower rows are widened with missing values.
     """
     width = rows.shape[1]
-    if width > num_features:
-        raise BadRequest(
-            f"each row may have at most {num_features} features, the model's; got {width}",
-            code="wrong_feature_count",
-            expected=num_features,
-            found=width,
-        )
+    check_width(width, num_features)
     if width == num_features:
         return rows
     if scipy.sparse.issparse(rows):
@@ -270,6 +264,17 @@ def _fit_width(rows: np.ndarray | scipy.sparse.csr_matrix, num_features: int) ->
         )
     padding = np.full((rows.shape[0], num_features - width), np.nan)
     return np.hstack([rows, padding])
+
+
+def check_width(width: int, num_features: int) -> None:
+    """More columns than the model's features: the client's mistake, a 400 with both numbers."""
+    if width > num_features:
+        raise BadRequest(
+            f"each row may have at most {num_features} features, the model's; got {width}",
+            code="wrong_feature_count",
+            expected=num_features,
+            found=width,
+        )
 
 
 def _vote(stacked: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from container.config import ConfigError
+from container.config import ConfigError, EnvReader
 
 INFERENCE_OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
 BATCH_ENV = "SAGEMAKER_BATCH"
@@ -34,9 +34,6 @@ PREDICTED_SCORE = "predicted_score"
 # In the order AWS's container writes them into each JSON object (get_selected_predictions).
 OUTPUT_KEYS = (PREDICTED_LABEL, LABELS, PROBABILITY, PROBABILITIES, RAW_SCORE, RAW_SCORES, PREDICTED_SCORE)
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
 
 @dataclass(frozen=True)
 class XGBoostSettings:
@@ -47,13 +44,19 @@ class XGBoostSettings:
     ensemble: bool = True
 
 
-def load(environ: Mapping[str, str]) -> XGBoostSettings:
-    """Parse the handler's variables; ConfigError naming the first invalid one."""
+def read(env: EnvReader) -> XGBoostSettings:
+    """The handler's variables through the runtime's parser (HandlerSpec.settings); ConfigError naming
+    the first invalid one, which stops the server at start."""
     return XGBoostSettings(
-        inference_output=_output_keys(environ.get(INFERENCE_OUTPUT_ENV)),
-        batch=_boolean(environ, BATCH_ENV, False),
-        ensemble=_boolean(environ, ENSEMBLE_ENV, True),
+        inference_output=_output_keys(env.raw(INFERENCE_OUTPUT_ENV)),
+        batch=env.boolean(BATCH_ENV, False),
+        ensemble=env.boolean(ENSEMBLE_ENV, True),
     )
+
+
+def load(environ: Mapping[str, str]) -> XGBoostSettings:
+    """read() from a mapping of variables."""
+    return read(EnvReader(environ))
 
 
 def _output_keys(raw: str | None) -> tuple[str, ...] | None:
@@ -69,14 +72,3 @@ def _output_keys(raw: str | None) -> tuple[str, ...] | None:
             f"comma-separated keys among {', '.join(OUTPUT_KEYS)} (not {', '.join(map(repr, unknown))})",
         )
     return keys
-
-
-def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (environ.get(name) or "").strip()
-    if not raw:
-        return default
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
-    raise ConfigError(name, raw, "true or false")

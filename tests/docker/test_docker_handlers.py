@@ -36,7 +36,8 @@ def test_an_aws_xgboost_model_tar_gz_serves_as_aws_serves_it(
 ) -> None:
     model_dir = extract_in_image(image, aws_style_archive(tmp_path), tmp_path / "extracted")
     assert sorted(p.name for p in model_dir.iterdir()) == ["xgboost-model"]
-    container = start_container(model_dir=model_dir, env={"BYOC_HANDLER": "xgboost"})
+    # No BYOC_HANDLER: the `xgboost-model` file chooses the handler, as it must for an unchanged archive.
+    container = start_container(model_dir=model_dir)
     predictions = EXPECTED["cases"]["binary-logistic"]
     rows = EXPECTED["dense_rows"]
     csv_rows = "\n".join(",".join("" if v != v else repr(v) for v in row) for row in rows)
@@ -73,7 +74,7 @@ def test_an_onnx_model_serves_from_the_image(start_container, tmp_path: Path) ->
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.onnx").write_bytes(model.SerializeToString())
-    container = start_container(model_dir=model_dir, env={"BYOC_HANDLER": "onnx"})
+    container = start_container(model_dir=model_dir)  # chosen by model.onnx
     with container.http() as http:
         response = http.post("/invocations", json=features[[0, 100]].tolist())
         assert response.status_code == 200, response.text

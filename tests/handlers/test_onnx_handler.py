@@ -127,7 +127,7 @@ def test_a_wrong_type_names_the_input(two_inputs: onnx_handler.OnnxModel) -> Non
     with pytest.raises(BadRequest, match=r"input 'offset' takes whole numbers \(\[N, 1\] of int64\)"):
         run(two_inputs, fraction)
     text = json.dumps({"features": [["a", "b", "c"]], "offset": [[1]]})
-    with pytest.raises(BadRequest, match=r"input 'features' takes numbers"):
+    with pytest.raises(BadRequest, match=r"input 'features': row 1, column 1: 'a' is not a number"):
         run(two_inputs, text)
 
 

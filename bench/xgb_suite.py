@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from bench import model, run, setup_env, stacks
-from bench.procs import LOOPBACK, Server, Supervisor, free_port, http, tree_memory
+from bench.procs import Server, Supervisor, http, tree_memory
+from container.serving.server_process import LOOPBACK, free_port
 
 HERE = Path(__file__).resolve().parent
 INFERENCE_SCRIPT = HERE / "servers" / "xgboost_inference.py"

@@ -13,7 +13,7 @@ once as `xgboost-model` by this project's xgboost and served by:
 with 1-row and 100-row CSV requests answered as CSV, at each concurrency (1, 8, 64), the servers
 measured in turn at every point. Every server must give the same scores for the same rows before
 anything is measured. Writes OUT/xgboost.json and OUT/xgboost.md (default bench/results); logs and
-payloads go to OUT/raw-xgboost/ (git-ignored with the rest of raw output).
+payloads go to OUT/raw/xgboost/ (git-ignored with the rest of raw output).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Live:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    raw = args.out / "raw-xgboost"
+    raw = args.out / "raw" / "xgboost"
     if raw.exists():
         shutil.rmtree(raw)
     raw.mkdir(parents=True)

@@ -31,11 +31,8 @@ COPY handlers /src/handlers
 COPY byoc.py /src/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-index /src \
  && /opt/venv/bin/pip uninstall --yes setuptools \
- && printf '#!/bin/sh\n# SageMaker training jobs run `train`: say clearly that this image only serves.\nexec serve train "$@"\n' \
-      > /opt/venv/bin/train \
- && chmod 0755 /opt/venv/bin/train \
  && rm -rf /src /tmp/locks /root/.cache \
- && /opt/venv/bin/python -c "import byoc, container.serving.server, container.cli, handlers.sklearn"
+ && /opt/venv/bin/python -c "import byoc, container.serving.server, container.cli, container.training.trainer, handlers.sklearn, boto3"
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}

@@ -35,13 +35,19 @@ class EntryPoint:
         return self.kind in (PROGRAM, PACKAGE)
 
 
-def resolve(program: str | None, code_dir: Path) -> EntryPoint:
-    """The entry point `program` in `code_dir`; EntryPointError when it cannot be run."""
+def require(program: str | None) -> str:
+    """`program`, or EntryPointError saying how to name one."""
     if not program:
         raise EntryPointError(
             "no entry point: set the sagemaker_program hyperparameter (the SDK's entry_point) or "
             "SAGEMAKER_PROGRAM to the script to run, such as train.py"
         )
+    return program
+
+
+def resolve(program: str | None, code_dir: Path) -> EntryPoint:
+    """The entry point `program` in `code_dir`; EntryPointError when it cannot be run."""
+    program = require(program)
     relative = PurePosixPath(program)
     if relative.is_absolute() or ".." in relative.parts:
         raise EntryPointError(f"the entry point {program!r} must be a path inside the code directory")

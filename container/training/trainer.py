@@ -85,6 +85,7 @@ def _train(config: TrainingConfig, paths: Paths, scratch: Path) -> int:
         env = job_config.parse(job_config.read(paths), config, default_region=config.region)
         if config.log_level is None:
             logging.getLogger().setLevel(env.log_level)
+        entry_point.require(env.program)  # before fetching code that could not be run anyway
         code_dir = fetch_code(env, config, scratch)
         entry = entry_point.resolve(env.program, code_dir)
         install(entry, code_dir)

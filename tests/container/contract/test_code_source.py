@@ -63,7 +63,8 @@ def test_parse(uri: str, kind: str, where: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["", "s3://bucket", "s3://bucket/", "s3://bucket/prefix/", "s3:///key", "https://x/y", "file://host/p"]
+    "uri",
+    ["", "s3://bucket", "s3://bucket/", "s3://bucket/prefix/", "s3:///key", "https://x/y", "file://host/p"],
 )
 def test_parse_refuses(uri: str) -> None:
     with pytest.raises(CodeSourceError):
@@ -122,6 +123,7 @@ def test_s3_failures_name_the_uri_and_cause(
 
 
 # --- serving ------------------------------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_served_from_an_s3_sourcedir_with_its_requirements(

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from deploy.training import job_request, local_job
+from deploy.training import deploy_from_job, job_request, local_job
 from deploy.training.job_inputs import (
     InputError,
     parse_channels,
@@ -34,11 +34,12 @@ CODE_DIR = "/opt/ml/code"  # where the code goes in the container, as SDK local 
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add `train`, and `train` under `local` when the local commands are there."""
+    """Add `train`, `train` under `local`, and --from-training-job to `deploy`, where those are there."""
     _train(commands)
     local = _subcommands(commands.choices.get("local"))
     if local is not None:
         _local_train(local)
+    deploy_from_job.extend(commands)
 
 
 def _subcommands(parser: argparse.ArgumentParser | None) -> argparse._SubParsersAction | None:

@@ -160,3 +160,36 @@ def test_stop_training_job(aws, buckets, byoc) -> None:
     described = client.describe_training_job(TrainingJobName="iris-10")
     assert described["TrainingJobStatus"] == "Stopped"
     assert described["SecondaryStatusTransitions"][-1]["Status"] == "Stopped"
+
+
+def test_deploy_from_training_job(aws, buckets, byoc) -> None:
+    assert byoc(*train_args("iris-11")).code == 0
+    result = byoc(
+        "deploy", "iris-ep", "--from-training-job", "iris-11", "--role", ROLE, "--skip-image-check",
+        "--env", "SAGEMAKER_MODEL_SERVER_WORKERS=2",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    client = boto3.client("sagemaker")
+    assert client.describe_endpoint(EndpointName="iris-ep")["EndpointStatus"] == "InService"
+    model_name = client.list_models()["Models"][0]["ModelName"]
+    container = client.describe_model(ModelName=model_name)["PrimaryContainer"]
+    assert container["Image"] == IMAGE
+    assert container["ModelDataUrl"] == "s3://artifacts/jobs/iris-11/output/model.tar.gz"
+    assert container["Environment"] == {
+        "SAGEMAKER_PROGRAM": "train.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "s3://artifacts/jobs/iris-11/source/sourcedir.tar.gz",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": "us-east-1",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+    }
+
+
+def test_deploy_from_a_failed_job_or_without_a_model(aws, buckets, byoc) -> None:
+    moto_training.script("iris-12", outcome="fail", reason="boom")
+    assert byoc(*train_args("iris-12")).code == 1
+    result = byoc("deploy", "ep", "--from-training-job", "iris-12", "--role", ROLE, "--skip-image-check")
+    assert result.code == 1 and "iris-12 is Failed, not Completed: AlgorithmError: boom" in result.err
+    result = byoc("deploy", "ep", "--from-training-job", "no-such-job", "--role", ROLE)
+    assert result.code == 1 and "Could not find training job" in result.err
+    result = byoc("deploy", "ep", "--role", ROLE)
+    assert result.code == 2 and "required: --image, --model-data" in result.err

@@ -1,9 +1,11 @@
-# The model-serving image: this project's runtime and handlers in a virtualenv on a slim Python.
+# The model-serving (and training) image: this project's runtime and handlers in a virtualenv on a
+# slim Python.
 #
 #   docker build --network host -t byoc-toolkit .
 #   docker run --network host -v "$PWD/model:/opt/ml/model:ro" byoc-toolkit serve
 #
-# SageMaker starts it as `docker run IMAGE serve`; `docker run IMAGE` serves too. Any base with
+# SageMaker starts it as `docker run IMAGE serve` for an endpoint (`docker run IMAGE` serves too),
+# and as `docker run IMAGE train` for a training job in script mode (container/training). Any base with
 # Python 3.11 and its venv module works: a machine without Docker Hub passes one built locally
 # (local_test/build_base_image.sh). A model can be baked in with Dockerfile.with-model.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -38,7 +40,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no
 FROM ${BASE_IMAGE}
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
       org.opencontainers.image.title="byoc-toolkit" \
-      org.opencontainers.image.description="SageMaker-compatible model serving runtime (serve, byoc)"
+      org.opencontainers.image.description="SageMaker-compatible model serving and training runtime (serve, train, byoc)"
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
@@ -49,6 +51,7 @@ COPY --from=build /opt/venv /opt/venv
 RUN mkdir -p /opt/ml/model
 WORKDIR /opt/ml
 EXPOSE 8080
-# No ENTRYPOINT: SageMaker's `serve` argument replaces CMD and runs `serve` from PATH, exec form,
-# so the server is PID 1 and receives SIGTERM itself. Runs as root, as SageMaker expects.
+# No ENTRYPOINT: SageMaker's `serve` or `train` argument replaces CMD and runs that command from
+# PATH, exec form, so the server (or the trainer, which passes it on to the script) is PID 1 and
+# receives SIGTERM itself. Runs as root, as SageMaker expects.
 CMD ["serve"]

@@ -10,6 +10,7 @@ exception's message reaches the failure file.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -64,6 +65,10 @@ def resolve(program: str | None, code_dir: Path) -> EntryPoint:
         return EntryPoint(SHELL, program, path)
     if program.endswith(".py"):
         return EntryPoint(PROGRAM, program, path)
+    if not os.access(path, os.X_OK):
+        raise EntryPointError(
+            f"the entry point {program} is not executable: make it so (chmod +x), or name a .py or .sh file"
+        )
     return EntryPoint(EXECUTABLE, program, path)
 
 

@@ -83,8 +83,8 @@ def _train(config: TrainingConfig, paths: Paths, scratch: Path) -> int:
         for directory in (paths.model_dir, paths.output_data_dir):
             directory.mkdir(parents=True, exist_ok=True)
         env = job_config.parse(job_config.read(paths), config, default_region=config.region)
-        if config.log_level is None:
-            logging.getLogger().setLevel(env.log_level)
+        # sagemaker_container_log_level, else SAGEMAKER_CONTAINER_LOG_LEVEL, else INFO (job_config).
+        logging.getLogger().setLevel(env.log_level)
         entry_point.require(env.program)  # before fetching code that could not be run anyway
         code_dir = fetch_code(env, config, scratch)
         entry = entry_point.resolve(env.program, code_dir)

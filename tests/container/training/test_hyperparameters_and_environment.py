@@ -215,6 +215,7 @@ def test_sm_variables_under_another_base_dir(tmp_path: Path) -> None:
 def test_entry_point_kinds(tmp_path: Path, files: list[str], program: str, kind: str) -> None:
     for name in files:
         (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(0o755)
     assert entry_point.resolve(program, tmp_path).kind == kind
 
 
@@ -223,10 +224,12 @@ def test_entry_point_kinds(tmp_path: Path, files: list[str], program: str, kind:
     [
         (None, "no entry point"),
         ("../train.py", "inside the code directory"),
-        ("missing.py", "holds: train.py"),
+        ("missing.py", "holds: train.py, trainer"),
+        ("trainer", "is not executable"),
     ],
 )
 def test_entry_point_errors(tmp_path: Path, program: str | None, message: str) -> None:
     (tmp_path / "train.py").write_text("")
+    (tmp_path / "trainer").write_text("")  # not executable
     with pytest.raises(entry_point.EntryPointError, match=message):
         entry_point.resolve(program, tmp_path)

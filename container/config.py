@@ -179,9 +179,7 @@ def load_training_config(environ: Mapping[str, str] | None = None) -> TrainingCo
         log_level=_log_level(env) if env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL") else None,
         framework_module=env.raw("SAGEMAKER_TRAINING_MODULE"),
         region=env.raw("AWS_REGION") or env.text("AWS_DEFAULT_REGION", ""),
-        stop_grace_seconds=env.number(
-            "BYOC_STOP_GRACE_SECONDS", DEFAULT_STOP_GRACE_SECONDS, low=1, high=115
-        ),
+        stop_grace_seconds=env.number("BYOC_STOP_GRACE_SECONDS", DEFAULT_STOP_GRACE_SECONDS, low=1, high=115),
         archive_limits=load_archive_limits(environ),
     )
 

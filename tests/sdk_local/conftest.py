@@ -1,6 +1,6 @@
 """Fixtures of the SageMaker SDK local-mode tests: the SDK's Python, the compose shims, a tagged image.
 
-The SDK's Python is the side venv tests/local_endpoint/sdk_venv.py builds once per machine (or the
+The SDK's Python is the side venv sdk_venv.py (with the local-endpoint tests) builds once per machine (or the
 Python BYOC_TEST_SAGEMAKER_PYTHON names). Local mode needs the `docker-compose` command (Debian's
 package; .ci/run installs it): without it these tests skip, or fail when CI=true.
 """
@@ -19,8 +19,10 @@ import pytest
 from docker_helpers import LABEL, SESSION, docker
 
 HERE = Path(__file__).resolve().parent
-# sdk_venv.py lives with the local-endpoint tests, which use the same SDK.
-sys.path.insert(0, str(HERE.parent / "local_endpoint"))
+# sdk_venv.py lives with the local-endpoint tests, which use the same SDK: tests/local_endpoint, or
+# tests/deploy/local after the deploy restructure.
+LOCAL_TESTS = (HERE.parent / "deploy" / "local", HERE.parent / "local_endpoint")
+sys.path.insert(0, str(next(p for p in LOCAL_TESTS if (p / "sdk_venv.py").is_file())))
 from sdk_venv import ProvisionError, ensure_sdk_python, in_ci  # noqa: E402
 
 PYTHON_ENV = "BYOC_TEST_SAGEMAKER_PYTHON"

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-# The endpoint extension and its server wrapper live with the AWS command tests.
-sys.path.insert(0, str(HERE.parent / "aws"))
+# The endpoint extension and its server wrapper live with the AWS command tests: tests/aws, or
+# tests/deploy/aws once the deploy restructure has landed.
+sys.path.insert(0, str(next(p for p in (HERE.parent / "deploy" / "aws", HERE.parent / "aws") if p.is_dir())))
 import moto_training  # noqa: E402
 from moto_sagemaker import MotoServer  # noqa: E402
 

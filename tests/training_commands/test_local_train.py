@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "local_endpoint"))  # `byoc local` helpers
+# `byoc local`'s test helpers: tests/local_endpoint, or tests/deploy/local after the deploy restructure.
+LOCAL_TESTS = (HERE.parent / "deploy" / "local", HERE.parent / "local_endpoint")
+sys.path.insert(0, str(next(p for p in LOCAL_TESTS if (p / "local_helpers.py").is_file())))
 from local_helpers import LocalCli, runtime_client  # noqa: E402
 
 from model_artifacts.train import write_training_csv  # noqa: E402

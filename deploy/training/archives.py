@@ -22,7 +22,7 @@ def pack(directory: Path, archive: Path, skip: tuple[str, ...] = ()) -> int:
     files = 0
     with (
         open(archive, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed,  # no name, no time
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for path in _walk(directory, skip):

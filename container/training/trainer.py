@@ -56,9 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived before the script was running (while fetching or installing)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name} before the script started")
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     build_parser().parse_args(argv)
     configure_logging(logging.INFO)
+    # As the container's first process, `train` would ignore a SIGTERM it has no handler for: stop
+    # now during set-up; while the script runs, container.training.process passes signals on.
+    for signum in process.FORWARDED:
+        signal.signal(signum, _stop)
     try:
         config = load_training_config()
     except ConfigError as exc:
@@ -101,6 +117,9 @@ def _train(config: TrainingConfig, paths: Paths, scratch: Path) -> int:
     except SETUP_ERRORS as exc:
         outcome.fail(paths.failure_file, str(exc))
         return 1
+    except Stopped as exc:
+        outcome.fail(paths.failure_file, str(exc))
+        return 128 + exc.signum
     except Exception as exc:
         log.exception("the training toolkit failed")
         outcome.fail(paths.failure_file, f"the training toolkit failed: {type(exc).__name__}: {exc}")

@@ -10,6 +10,7 @@ Contract sources (pinned in the tests' comments):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,3 +227,18 @@ def test_an_unhandled_sigterm_stops_the_script_and_says_so(tmp_path: Path) -> No
     wait_for(job.model_dir / "started")
     assert stop(process) == 128 + 15
     assert job.failure.read_text() == "train.py was stopped by SIGTERM after this container received SIGTERM"
+
+
+def test_sigterm_while_installing_requirements_stops_at_once(tmp_path: Path) -> None:
+    # As PID 1 in a container, a process without a SIGTERM handler ignores SIGTERM: `train` handles it
+    # during set-up too, so StopTrainingJob never waits for SageMaker's SIGKILL.
+    code = write_code(tmp_path / "code", {"train.py": PROBE, "setup.py": "import time\ntime.sleep(120)\n"})
+    job = lay_out(tmp_path / "ml", {"sagemaker_program": "train.py", "sagemaker_submit_directory": str(code)})
+    log = tmp_path / "log"
+    process = start_train(job, log)
+    deadline = time.monotonic() + 60
+    while "installing the package" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    assert stop(process) == 128 + 15
+    assert job.failure.read_text() == "stopped by SIGTERM before the script started"

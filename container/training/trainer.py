@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         outcome.fail(Paths(training_ml_dir()).failure_file, str(exc))
         return 1
-    return train(config)
+    try:
+        return train(config)
+    except Stopped as exc:  # after the script ended, while recording its outcome
+        return 128 + exc.signum
 
 
 def train(config: TrainingConfig) -> int:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from container.archives import code_source
+from container.archives.code_source import CodeSource, CodeSourceError
 from container.archives.extraction import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_MEMBERS,
@@ -24,8 +26,6 @@ from container.archives.extraction import (
     Limits,
 )
 from container.codecs import mediatypes
-from container.contract import code_source
-from container.contract.code_source import CodeSource, CodeSourceError
 
 MIB = 1024 * 1024
 DEFAULT_MODEL_DIR = "/opt/ml/model"

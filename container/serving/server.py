@@ -29,9 +29,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from container.archives import code_source
+from container.archives.code_source import CodeFetchError
 from container.config import ConfigError, ServerConfig, load_config
-from container.contract import code_source, functions, user_code
-from container.contract.code_source import CodeFetchError
+from container.contract import functions, user_code
 from container.errors import StartupError
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState

@@ -27,8 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from container.archives import code_source
 from container.config import ConfigError, TrainingConfig, load_training_config, training_ml_dir
-from container.contract import code_source, user_code
+from container.contract import user_code
 from container.errors import StartupError
 from container.telemetry.logs import configure_logging
 from container.training import entry_point, job_config, outcome, process, sm_environment

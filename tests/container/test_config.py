@@ -102,7 +102,7 @@ def test_default_accept_spellings(raw, expected):
 
 def test_submit_directory(tmp_path):
     assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": str(tmp_path)}).code_dir == tmp_path
-    # Fetched at start (container.contract.code_source); until then code_dir is the model's code/.
+    # Fetched at start (container.archives.code_source); until then code_dir is the model's code/.
     s3 = load_config({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/key/source.tar.gz", "BYOC_MODEL_DIR": "/m"})
     assert s3.code_source is not None and (s3.code_source.bucket, s3.code_source.key) == (
         "bucket",

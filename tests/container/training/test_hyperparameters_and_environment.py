@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from container.archives.code_source import parse
 from container.config import TrainingConfig, load_training_config
-from container.contract.code_source import parse
 from container.training import entry_point, job_config, sm_environment
 from container.training import hyperparameters as hp
 from container.training.job_config import JobConfigError, JobFiles

@@ -21,9 +21,9 @@ import pytest
 from moto_s3 import MotoS3, moto_s3, tar_gz
 from server_helpers import CSV_ROWS, client, make_model_dir, serving, wait_until
 
+from container.archives import code_source
+from container.archives.code_source import CodeFetchError, CodeSourceError
 from container.archives.extraction import Limits
-from container.contract import code_source
-from container.contract.code_source import CodeFetchError, CodeSourceError
 from container.serving.server_process import ServerProcess, free_port
 
 MODULE = textwrap.dedent(

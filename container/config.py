@@ -8,13 +8,16 @@ variable, what it holds and what it should hold, instead of surfacing as a stran
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from container.archives import code_source
 from container.archives.code_source import CodeSource, CodeSourceError
@@ -30,7 +33,10 @@ from container.codecs import mediatypes
 MIB = 1024 * 1024
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PROGRAM = "inference.py"
+# The handler served with when BYOC_HANDLER is unset and the model directory does not say which
+# (container.contract.registry): written here, and only here.
 DEFAULT_HANDLER = "sklearn"
+DEFAULT_ACCEPT = "application/json"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # SageMaker's containers listen on every interface; tests and `byoc serve --host` narrow it.
 DEFAULT_BIND_HOST = "0.0.0.0"
@@ -54,7 +60,10 @@ class ServerConfig:
     timeout_seconds: float = 60.0
     max_payload_bytes: int = 6 * MIB
     log_level: int = logging.INFO
-    default_accept: str = "application/json"
+    # The response type when Accept is missing or */*: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT when set,
+    # else the handler's own default (see for_handler), else JSON.
+    default_accept: str = DEFAULT_ACCEPT
+    default_accept_is_explicit: bool = False
     model_dir: Path = Path(DEFAULT_MODEL_DIR)
     code_dir: Path = Path(DEFAULT_MODEL_DIR) / "code"
     # SAGEMAKER_SUBMIT_DIRECTORY when it names code to fetch at start (an S3 URI or an archive):
@@ -64,7 +73,10 @@ class ServerConfig:
     archive_limits: Limits = field(default_factory=Limits)
     program: str = DEFAULT_PROGRAM
     program_is_explicit: bool = False
+    # BYOC_HANDLER; when unset, the handler is chosen from the model directory (handler_is_explicit
+    # False) and this is the fallback.
     handler: str = DEFAULT_HANDLER
+    handler_is_explicit: bool = False
     max_concurrent_transforms: int | None = None
     batch_strategy: str | None = None
     startup_timeout_seconds: float = 600.0
@@ -74,13 +86,27 @@ class ServerConfig:
     preload: bool = True
     max_batch_size: int = 32
     max_batch_delay_seconds: float = 0.0
-    # The scikit-learn handler's settings: which model file to load when there are several, and the
-    # types a .skops file may hold.
-    model_file: str | None = None
-    skops_trusted_types: tuple[str, ...] = ()
+    # The serving handler's own settings, read by its spec through this module's parser once the
+    # handler is chosen (for_handler); None before that, or for a handler without settings.
+    handler_settings: Any = None
     # Set by `byoc serve` (not by any variable): a model that fails to load stops the server at once
     # instead of answering /ping 503 with the reason, as a container under SageMaker must.
     exit_on_load_failure: bool = False
+    # The variables this config was read from, kept (read-only, never printed) for the handler's own
+    # settings, which are read once the handler is known.
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_handler(
+        self, name: str, default_accept: str | None, read_settings: Callable[[EnvReader], Any] | None
+    ) -> ServerConfig:
+        """This config for serving with the chosen handler: its name, its default response type
+        (unless SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT chose one), and its own settings, read from the
+        same variables by the same parser (ConfigError naming the variable)."""
+        accept = self.default_accept
+        if default_accept is not None and not self.default_accept_is_explicit:
+            accept = default_accept
+        settings = read_settings(EnvReader(self.environ)) if read_settings is not None else None
+        return dataclasses.replace(self, handler=name, default_accept=accept, handler_settings=settings)
 
     def execution_parameters(self) -> dict[str, object]:
         """The answer to GET /execution-parameters (batch transform)."""
@@ -94,10 +120,10 @@ class ServerConfig:
 def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Read and validate every setting; raise ConfigError for the first invalid one."""
     environ = os.environ if environ is None else environ
-    env = _Env(environ)
+    env = EnvReader(environ)
     model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
     program_raw = env.raw("SAGEMAKER_PROGRAM")
-    code_dir, source = _code_location(env, model_dir)
+    code_dir, code_from = _code_location(env, model_dir)
     return ServerConfig(
         port=env.integer("SAGEMAKER_BIND_TO_PORT", 8080, low=1, high=65535),
         bind_host=_bind_host(env),
@@ -106,13 +132,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         max_payload_bytes=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=1, high=100) * MIB,
         log_level=_log_level(env),
         default_accept=_default_accept(env),
+        default_accept_is_explicit=env.raw("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") is not None,
         model_dir=model_dir,
         code_dir=code_dir,
-        code_source=source,
+        code_source=code_from,
         archive_limits=load_archive_limits(environ),
         program=_program(program_raw),
         program_is_explicit=bool(program_raw and program_raw.strip()),
         handler=env.text("BYOC_HANDLER", DEFAULT_HANDLER),
+        handler_is_explicit=env.raw("BYOC_HANDLER") is not None,
         max_concurrent_transforms=env.optional_integer(
             "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", low=1, high=1000
         ),
@@ -124,14 +152,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
-        model_file=env.raw("BYOC_MODEL_FILE"),
-        skops_trusted_types=env.names("BYOC_SKOPS_TRUSTED_TYPES"),
+        environ=MappingProxyType(dict(environ)),
     )
 
 
 def load_archive_limits(environ: Mapping[str, str] | None = None) -> Limits:
     """The caps on what extracting a model archive may unpack (BYOC_ARCHIVE_MAX_*)."""
-    env = _Env(os.environ if environ is None else environ)
+    env = EnvReader(os.environ if environ is None else environ)
     return Limits(
         max_bytes=env.integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, low=1, high=2**63 - 1),
         max_members=env.integer(MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS, low=1, high=2**63 - 1),
@@ -167,7 +194,7 @@ class TrainingConfig:
 def load_training_config(environ: Mapping[str, str] | None = None) -> TrainingConfig:
     """Read and validate `train`'s settings; ConfigError for the first invalid one."""
     environ = os.environ if environ is None else environ
-    env = _Env(environ)
+    env = EnvReader(environ)
     submit_raw = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
     return TrainingConfig(
         ml_dir=training_ml_dir(environ),
@@ -186,11 +213,17 @@ def load_training_config(environ: Mapping[str, str] | None = None) -> TrainingCo
 
 def training_ml_dir(environ: Mapping[str, str] | None = None) -> Path:
     """/opt/ml or SAGEMAKER_BASE_DIR: where `train` writes its failure file even when the rest is invalid."""
-    env = _Env(os.environ if environ is None else environ)
+    env = EnvReader(os.environ if environ is None else environ)
     return Path(env.text("SAGEMAKER_BASE_DIR", DEFAULT_ML_DIR))
 
 
-class _Env:
+class EnvReader:
+    """Typed reads of environment variables, each invalid value a ConfigError naming the variable.
+
+    Handlers read their own settings with it (HandlerSpec.settings), so that they too enter through
+    this one door.
+    """
+
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
@@ -246,7 +279,7 @@ class _Env:
         raise ConfigError(name, raw, "true or false")
 
 
-def _log_level(env: _Env) -> int:
+def _log_level(env: EnvReader) -> int:
     raw = env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL")
     if raw is None:
         return logging.INFO
@@ -261,7 +294,7 @@ def _log_level(env: _Env) -> int:
     )
 
 
-def _bind_host(env: _Env) -> str:
+def _bind_host(env: EnvReader) -> str:
     raw = env.text("BYOC_BIND_HOST", DEFAULT_BIND_HOST)
     try:
         return str(ipaddress.ip_address(raw))
@@ -272,8 +305,8 @@ def _bind_host(env: _Env) -> str:
     raise ConfigError("BYOC_BIND_HOST", raw, "an IP address (0.0.0.0, 127.0.0.1, ::1) or a host name")
 
 
-def _default_accept(env: _Env) -> str:
-    raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
+def _default_accept(env: EnvReader) -> str:
+    raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", DEFAULT_ACCEPT)
     # Parsed as Accept and Content-Type are: "text /csv" is refused, and an alias such as
     # application/x-ndjson becomes the canonical name the encoders are keyed by.
     try:
@@ -288,7 +321,7 @@ def _default_accept(env: _Env) -> str:
 SUBMIT_DIRECTORY_EXPECTED = "a directory, a tar.gz archive, or an s3:// or file:// URI of one"
 
 
-def _code_location(env: _Env, model_dir: Path) -> tuple[Path, CodeSource | None]:
+def _code_location(env: EnvReader, model_dir: Path) -> tuple[Path, CodeSource | None]:
     """The code directory, and the source to fetch it from at start when it is not a directory here.
 
     Without SAGEMAKER_SUBMIT_DIRECTORY the code is model.tar.gz's code/. The SageMaker Python SDK
@@ -321,7 +354,7 @@ def _program(raw: str | None) -> str:
     return name if name.endswith(".py") else f"{name}.py"
 
 
-def _batch_strategy(env: _Env) -> str | None:
+def _batch_strategy(env: EnvReader) -> str | None:
     raw = env.raw("SAGEMAKER_BATCH_STRATEGY")
     if raw is None:
         return None

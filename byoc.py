@@ -26,11 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the image: the runtime without the deploy package
         return parser
     deploy_cli.register(commands)
-    # Training (`byoc train`, `byoc local train`): its own group until deploy.cli's list of groups
-    # takes it (the deploy package is being restructured on another branch).
-    from deploy.training import commands as training_commands
-
-    training_commands.register(commands)
     return parser
 
 

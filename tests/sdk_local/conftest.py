@@ -19,10 +19,8 @@ import pytest
 from docker_helpers import LABEL, SESSION, docker
 
 HERE = Path(__file__).resolve().parent
-# sdk_venv.py lives with the local-endpoint tests, which use the same SDK: tests/local_endpoint, or
-# tests/deploy/local after the deploy restructure.
-LOCAL_TESTS = (HERE.parent / "deploy" / "local", HERE.parent / "local_endpoint")
-sys.path.insert(0, str(next(p for p in LOCAL_TESTS if (p / "sdk_venv.py").is_file())))
+# sdk_venv.py lives with the local-endpoint tests, which use the same SDK.
+sys.path.insert(0, str(HERE.parent / "deploy" / "local"))
 from sdk_venv import ProvisionError, ensure_sdk_python, in_ci  # noqa: E402
 
 PYTHON_ENV = "BYOC_TEST_SAGEMAKER_PYTHON"

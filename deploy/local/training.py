@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.training import archives, opt_ml
-from deploy.training.job_inputs import Channel
+from deploy import tarballs
+from deploy.local import opt_ml
+from deploy.training_inputs import Channel
 
 LABEL = "byoc-train"
 STOP_SECONDS = 120  # SageMaker's SIGTERM-to-SIGKILL window
@@ -139,8 +140,8 @@ def _package(job: LocalJob, work: Path, all_hosts: Sequence[str], codes: dict[st
     merged_data.mkdir(parents=True, exist_ok=True)
     model = job.output_dir / "model.tar.gz"
     output = job.output_dir / "output.tar.gz"
-    files = archives.pack(merged_model, model)
-    archives.pack(merged_data, output)
+    files = tarballs.pack(merged_model, model)
+    tarballs.pack(merged_data, output)
     return LocalResult(codes, {}, model=model, output=output, model_files=files)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.training.job_inputs import Channel, InputError
+from deploy.training_inputs import Channel, InputError
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 DEFAULT_MAX_RUN = 24 * 60 * 60  # the SDK's max_run

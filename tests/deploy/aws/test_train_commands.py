@@ -19,10 +19,10 @@ import boto3
 import moto_training
 import pytest
 
-from deploy.training import trained_model
-from deploy.training.trained_model import NotDeployable
+from deploy.aws.plan import trained_model
+from deploy.aws.plan.trained_model import NotDeployable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CODE = ROOT / "model_artifacts" / "code"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byoc:1"
@@ -50,7 +50,7 @@ def test_train_follows_the_job_to_its_model(aws, buckets, byoc) -> None:
     assert result.out.strip().splitlines()[-1] == "s3://artifacts/jobs/iris-1/output/model.tar.gz"
     # Progress: every secondary status, and the job's own log line from CloudWatch.
     for status in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
-        assert f"] {status}" in result.err
+        assert f"] {status}" in result.out
     assert "trained on 150 rows" in result.out
 
     described = boto3.client("sagemaker").describe_training_job(TrainingJobName="iris-1")
@@ -111,7 +111,12 @@ def test_spot_and_its_limits(aws, buckets, byoc) -> None:
 def test_a_duplicate_job_name_is_refused(aws, buckets, byoc) -> None:
     assert byoc(*train_args("iris-5", "--no-wait")).code == 0
     result = byoc(*train_args("iris-5", "--no-wait"))
-    assert result.code == 1 and "ResourceInUse" in result.err
+    assert result.code == 2 and "training job iris-5 exists already" in result.err
+    # And the harness answers a duplicate CreateTrainingJob as AWS does.
+    described = boto3.client("sagemaker").describe_training_job(TrainingJobName="iris-5")
+    request = {k: described[k] for k in ("AlgorithmSpecification", "RoleArn", "OutputDataConfig")}
+    with pytest.raises(boto3.client("sagemaker").exceptions.ResourceInUse):
+        boto3.client("sagemaker").create_training_job(TrainingJobName="iris-5", **request)
 
 
 @pytest.mark.parametrize(
@@ -190,6 +195,6 @@ def test_deploy_from_a_failed_job_or_without_a_model(aws, buckets, byoc) -> None
     result = byoc("deploy", "ep", "--from-training-job", "iris-12", "--role", ROLE, "--skip-image-check")
     assert result.code == 1 and "iris-12 is Failed, not Completed: AlgorithmError: boom" in result.err
     result = byoc("deploy", "ep", "--from-training-job", "no-such-job", "--role", ROLE)
-    assert result.code == 1 and "Could not find training job" in result.err
+    assert result.code == 1 and "--from-training-job no-such-job: no such training job" in result.err
     result = byoc("deploy", "ep", "--role", ROLE)
-    assert result.code == 2 and "required: --image, --model-data" in result.err
+    assert result.code == 2 and "--image and --model-data (or --from-training-job) required" in result.err

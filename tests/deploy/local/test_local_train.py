@@ -14,29 +14,17 @@ import json
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_helpers import LocalCli, runtime_client
+
+from model_artifacts.train import write_training_csv
 
 HERE = Path(__file__).resolve().parent
-# `byoc local`'s test helpers: tests/local_endpoint, or tests/deploy/local after the deploy restructure.
-LOCAL_TESTS = (HERE.parent / "deploy" / "local", HERE.parent / "local_endpoint")
-sys.path.insert(0, str(next(p for p in LOCAL_TESTS if (p / "local_helpers.py").is_file())))
-from local_helpers import LocalCli, runtime_client  # noqa: E402
-
-from model_artifacts.train import write_training_csv  # noqa: E402
-
 pytestmark = pytest.mark.docker
-ROOT = HERE.parents[1]
+ROOT = HERE.parents[2]
 SAMPLE_CODE = ROOT / "model_artifacts" / "code"
-
-
-@pytest.fixture(scope="module")
-def local_cli(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[LocalCli]:
-    cli = LocalCli(tmp_path_factory.mktemp("byoc-local-home"))
-    yield cli
-    cli("down", "--all", check=False)
 
 
 def local_train(image: str, data: Path, out: Path, *hyperparameters: str) -> subprocess.CompletedProcess[str]:

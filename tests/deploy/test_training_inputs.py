@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.training import archives, job_request, opt_ml
-from deploy.training.job_inputs import (
+from deploy import tarballs
+from deploy.aws.plan import training as job_request
+from deploy.local import opt_ml
+from deploy.training_inputs import (
     Channel,
     InputError,
     parse_channels,
@@ -95,9 +97,9 @@ def test_archives_are_deterministic(tmp_path: Path) -> None:
     (model / "b.txt").write_text("b")
     (model / "sub" / "a.txt").write_text("a")
     (model / "sub" / "__pycache__" / "x.pyc").write_text("x")
-    archives.pack(model, tmp_path / "one.tar.gz", skip=archives.SKIPPED)
+    tarballs.pack(model, tmp_path / "one.tar.gz", skip=tarballs.SKIPPED)
     (model / "b.txt").touch()  # a newer time changes nothing
-    archives.pack(model, tmp_path / "two.tar.gz", skip=archives.SKIPPED)
+    tarballs.pack(model, tmp_path / "two.tar.gz", skip=tarballs.SKIPPED)
     assert (tmp_path / "one.tar.gz").read_bytes() == (tmp_path / "two.tar.gz").read_bytes()
     with tarfile.open(tmp_path / "one.tar.gz") as archive:
         assert archive.getnames() == ["b.txt", "sub", "sub/a.txt"]

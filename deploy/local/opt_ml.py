@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy.training.job_inputs import Channel, InputError
+from deploy.training_inputs import Channel, InputError
 
 GROUP = "homogeneousCluster"
 INSTANCE_TYPE = "local"

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_helpers import LABEL, SESSION, docker
+from docker_helpers import LABEL, SESSION, docker, in_ci
 
 HERE = Path(__file__).resolve().parent
 # sdk_venv.py lives with the local-endpoint tests, which use the same SDK.
 sys.path.insert(0, str(HERE.parent / "deploy" / "local"))
-from sdk_venv import ProvisionError, ensure_sdk_python, in_ci  # noqa: E402
+from sdk_venv import ProvisionError, ensure_sdk_python  # noqa: E402
 
 PYTHON_ENV = "BYOC_TEST_SAGEMAKER_PYTHON"
 

@@ -1,6 +1,6 @@
 """`byoc train` against moto extended for training jobs (moto_training.py): the request the SDK would
 send, the code where the SDK puts it, the job followed to its model or its FailureReason; and the
-model a finished job hands to `deploy --from-training-job` (deploy.training.trained_model).
+model a finished job hands to `deploy --from-training-job` (deploy.aws.plan.trained_model).
 
 Cited: SageMaker Python SDK 2.x (sagemaker/estimator.py _script_mode_hyperparam_update and
 _json_encode_hyperparameters, _assign_s3_prefix; sagemaker/fw_utils.py tar_and_upload_dir;

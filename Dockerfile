@@ -1,9 +1,11 @@
-# The model-serving image: this project's runtime and handlers in a virtualenv on a slim Python.
+# The model-serving (and training) image: this project's runtime and handlers in a virtualenv on a
+# slim Python.
 #
 #   docker build --network host -t byoc-toolkit .
 #   docker run --network host -v "$PWD/model:/opt/ml/model:ro" byoc-toolkit serve
 #
-# SageMaker starts it as `docker run IMAGE serve`; `docker run IMAGE` serves too. Any base with
+# SageMaker starts it as `docker run IMAGE serve` for an endpoint (`docker run IMAGE` serves too),
+# and as `docker run IMAGE train` for a training job in script mode (container/training). Any base with
 # Python 3.11 and its venv module works: a machine without Docker Hub passes one built locally
 # (local_test/build_base_image.sh). A model can be baked in with Dockerfile.with-model.
 #
@@ -47,9 +49,6 @@ COPY byoc.py /src/
 # does not exist, or whose dependencies are missing, fails the build here rather than at serve time.
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-index /src \
  && /opt/venv/bin/pip uninstall --yes setuptools \
- && printf '#!/bin/sh\n# SageMaker training jobs run `train`: say clearly that this image only serves.\nexec serve train "$@"\n' \
-      > /opt/venv/bin/train \
- && chmod 0755 /opt/venv/bin/train \
  && rm -rf /src /tmp/locks /root/.cache \
  && chosen=" $(echo "$HANDLERS" | tr ',' ' ') " \
  && installed=/opt/venv/lib/python3.11/site-packages/handlers \
@@ -62,7 +61,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no
         [ "$name" = all ] || [ -e "$installed/$name" ] || [ -e "$installed/$name.py" ] \
             || { echo "HANDLERS: no handler named $name in handlers/" >&2; exit 1; }; \
     done \
- && /opt/venv/bin/python -c "import byoc, container.serving.server, container.cli" \
+ && /opt/venv/bin/python -c "import byoc, container.serving.server, container.cli, container.training.trainer, boto3" \
  && /opt/venv/bin/python -c "import pkgutil, importlib, handlers; \
 [importlib.import_module('handlers.' + m.name) for m in pkgutil.iter_modules(handlers.__path__) if not m.name.startswith('_')]; \
 print('handlers:', ', '.join(sorted(m.name for m in pkgutil.iter_modules(handlers.__path__) if not m.name.startswith('_'))))"
@@ -71,7 +70,7 @@ print('handlers:', ', '.join(sorted(m.name for m in pkgutil.iter_modules(handler
 FROM ${BASE_IMAGE}
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
       org.opencontainers.image.title="byoc-toolkit" \
-      org.opencontainers.image.description="SageMaker-compatible model serving runtime (serve, byoc)"
+      org.opencontainers.image.description="SageMaker-compatible model serving and training runtime (serve, train, byoc)"
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
@@ -82,6 +81,7 @@ COPY --from=build /opt/venv /opt/venv
 RUN mkdir -p /opt/ml/model
 WORKDIR /opt/ml
 EXPOSE 8080
-# No ENTRYPOINT: SageMaker's `serve` argument replaces CMD and runs `serve` from PATH, exec form,
-# so the server is PID 1 and receives SIGTERM itself. Runs as root, as SageMaker expects.
+# No ENTRYPOINT: SageMaker's `serve` or `train` argument replaces CMD and runs that command from
+# PATH, exec form, so the server (or the trainer, which passes it on to the script) is PID 1 and
+# receives SIGTERM itself. Runs as root, as SageMaker expects.
 CMD ["serve"]

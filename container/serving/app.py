@@ -24,6 +24,7 @@ from container.config import ServerConfig
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
 from container.serving.invocations import InvocationsEndpoint
+from container.serving.streamed import StreamedInvocations
 from container.telemetry import access_log, metrics
 from container.telemetry.request_ids import new_request_id
 from container.types import Receive, Scope, Send
@@ -32,13 +33,23 @@ from container.types import Receive, Scope, Send
 class ServerApp:
     """The ASGI app gunicorn's workers run: the fast route first, Starlette for the rest."""
 
-    def __init__(self, invocations: InvocationsEndpoint, starlette: Starlette) -> None:
+    def __init__(
+        self,
+        invocations: InvocationsEndpoint,
+        starlette: Starlette,
+        streamed: StreamedInvocations | None = None,
+    ) -> None:
         self.invocations = invocations
         self.starlette = starlette
+        # Only without a payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0): CSV / JSON Lines in pieces.
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
-            await self.invocations(scope, receive, send)
+            if self.streamed is not None and self.streamed.takes(scope):
+                await self.streamed(scope, receive, send)
+            else:
+                await self.invocations(scope, receive, send)
         else:
             await self.starlette(scope, receive, send)
 
@@ -102,7 +113,8 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
     starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
-    return ServerApp(invocations, starlette)
+    streamed = StreamedInvocations(invoker) if config.max_payload_bytes is None else None
+    return ServerApp(invocations, starlette, streamed)
 
 
 def json_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:

@@ -48,7 +48,7 @@ def container_error(file: str, batch: Batch, status: int, body: bytes) -> Failur
     where = batch.where
     located = _locate(batch, _error_text(body)[1])
     if located is not None:
-        where = f"{located} (in the request of {batch.where})"
+        where = f"{located}, in the request of {batch.where}"
     return Failure(file, where, error_message(status, body), status, _numbers(batch))
 
 

@@ -177,7 +177,7 @@ def test_a_bad_record_fails_its_file_naming_file_line_and_error(
     )
     (failed,) = summary.failed
     message = str(failed.failure)
-    assert message.startswith("b-bad.csv, line 20001 (in the request of lines "), message
+    assert message.startswith("b-bad.csv, line 20001, in the request of lines "), message
     assert message.endswith(
         "the container answered 400: CSV: row "
         + message.split("CSV: row ")[1].split(",")[0]

@@ -29,7 +29,7 @@ def test_a_runtime_error_is_located_in_the_input_file() -> None:
     ).encode()
     failure = failures.container_error("data/part-1.csv", batch, 400, body)
     assert str(failure) == (
-        "data/part-1.csv, line 4 (in the request of lines 3-5 (3 records)): the container answered 400: "
+        "data/part-1.csv, line 4, in the request of lines 3-5 (3 records): the container answered 400: "
         "CSV: row 2, column 2: 'x' is not a number (code invalid_value)"
     )
     assert failure.records == (1, 2, 3) and failure.status == 400

@@ -1,0 +1,160 @@
+"""One asynchronous request through a real `serve` process and moto's S3 on loopback.
+
+Contracts: "Asynchronous inference" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html:
+the payload from InputLocation, the answer to the output location, errors to the failure
+location); InvokeEndpointAsync (RequestTTLSeconds, InvocationTimeoutSeconds). boto3 reaches S3 with
+its standard environment: here AWS_ENDPOINT_URL_S3 only, as a user pointing at moto would set it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+from server_helpers import CSV_ROWS, make_model_dir, serving
+
+from container.serving.server_process import ServerProcess
+from deploy.async_inference import processor, requests
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "async-bucket"
+SLOW_CODE = {
+    "inference.py": """
+    import time
+
+
+    def model_fn(model_dir):
+        return None
+
+
+    def transform_fn(model, data, content_type, accept):
+        time.sleep(float(data))
+        return "slept", "text/plain"
+    """
+}
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in {
+        "AWS_ENDPOINT_URL_S3": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = processor.s3_client()
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory, model_file: Path) -> Iterator[ServerProcess]:
+    with serving(make_model_dir(tmp_path_factory.mktemp("iris"), model_file)) as server:
+        yield server
+
+
+def run(request: requests.AsyncRequest, server: ServerProcess, s3: Any) -> processor.Outcome:
+    where = requests.locations(request, f"s3://{BUCKET}/results", f"s3://{BUCKET}/errors")
+
+    async def go() -> processor.Outcome:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            return await processor.process(request, where, server.url, http, s3, received=0.0)
+
+    return asyncio.run(go())
+
+
+def read(s3: Any, key: str) -> tuple[bytes, str]:
+    answer = s3.get_object(Bucket=BUCKET, Key=key)
+    return answer["Body"].read(), answer["ContentType"]
+
+
+def test_success_writes_the_answer_to_the_output_location(iris: ServerProcess, s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="in/rows.csv", Body=CSV_ROWS.encode())
+    headers = {
+        requests.INPUT_LOCATION: f"s3://{BUCKET}/in/rows.csv",
+        requests.CONTENT_TYPE: "text/csv",
+        requests.ACCEPT: "text/csv",
+        requests.INFERENCE_ID: "ok-1",
+    }
+    outcome = run(requests.parse(headers, b""), iris, s3)
+    assert outcome.ok and outcome.code == "Completed"
+    assert str(outcome.location) == f"s3://{BUCKET}/results/ok-1.out"
+    body, content_type = read(s3, "results/ok-1.out")
+    assert [line.split(",")[0] for line in body.decode().splitlines()] == ["0", "2"]
+    assert content_type.startswith("text/csv")
+
+
+def test_a_container_error_goes_to_the_failure_location(iris: ServerProcess, s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="in/bad.csv", Body=b"1,2\n")
+    headers = {requests.INPUT_LOCATION: f"s3://{BUCKET}/in/bad.csv", requests.CONTENT_TYPE: "text/csv"}
+    outcome = run(requests.parse(headers, b"", new_id="bad-1"), iris, s3)
+    assert not outcome.ok and outcome.code == "ModelError"
+    assert str(outcome.location) == f"s3://{BUCKET}/errors/bad-1-error.out"
+    document = json.loads(read(s3, "errors/bad-1-error.out")[0])
+    assert document["ErrorCode"] == "CLIENT_ERROR_FROM_MODEL" and document["OriginalStatusCode"] == 400
+    assert json.loads(document["OriginalMessage"])["code"] == "wrong_feature_count"
+    assert "results/bad-1.out" not in str(s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def test_an_input_that_cannot_be_read(iris: ServerProcess, s3: Any) -> None:
+    headers = {requests.INPUT_LOCATION: f"s3://{BUCKET}/in/missing.csv", requests.CONTENT_TYPE: "text/csv"}
+    outcome = run(requests.parse(headers, b"", new_id="gone"), iris, s3)
+    assert outcome.code == "RequestDownloadFailure"
+    assert json.loads(read(s3, "errors/gone-error.out")[0])["ErrorCode"] == "RequestDownloadFailure"
+
+
+def test_inline_body(iris: ServerProcess, s3: Any) -> None:
+    headers = {requests.CONTENT_TYPE: "text/csv", requests.ACCEPT: "application/json"}
+    outcome = run(requests.parse(headers, CSV_ROWS.encode(), new_id="inline"), iris, s3)
+    assert outcome.ok
+    assert json.loads(read(s3, "results/inline.out")[0])["predictions"] == [0, 2]
+
+
+def test_invocation_timeout(tmp_path: Path, s3: Any) -> None:
+    with serving(make_model_dir(tmp_path, None, code=SLOW_CODE)) as slow:
+        headers = {requests.CONTENT_TYPE: "text/plain", requests.INVOCATION_TIMEOUT: "1"}
+        outcome = run(requests.parse(headers, b"3", new_id="slow"), slow, s3)
+    assert outcome.code == "InvocationTimeout"
+    document = json.loads(read(s3, "errors/slow-error.out")[0])
+    assert document == {
+        "ErrorCode": "InvocationTimeout",
+        "Message": "the container did not answer within InvocationTimeoutSeconds=1",
+    }
+
+
+def test_expired(s3: Any) -> None:
+    request = requests.parse(
+        {requests.INPUT_LOCATION: f"s3://{BUCKET}/in/x", requests.REQUEST_TTL: "60"}, b"", "old"
+    )
+    where = requests.locations(request, f"s3://{BUCKET}/results", None)
+    outcome = asyncio.run(processor.expire(request, where, s3, waited=75.0))
+    assert outcome.code == "ExpiredRequest"
+    assert (
+        "longer than its RequestTTLSeconds=60" in json.loads(read(s3, "results/old-error.out")[0])["Message"]
+    )

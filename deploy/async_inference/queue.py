@@ -53,6 +53,11 @@ class AsyncQueue(Generic[Item]):
         self.in_flight += 1
         return self.waiting.popleft().item, expired
 
+    def put_back(self, item: Item, received: float, ttl_seconds: float) -> None:
+        """A request taken but not started (no instance could take it): back at the head, as it was."""
+        self.in_flight -= 1
+        self.waiting.appendleft(_Waiting(item, received, ttl_seconds))
+
     def done(self, ok: bool) -> None:
         self.in_flight -= 1
         if ok:

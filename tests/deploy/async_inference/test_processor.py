@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from async_fixtures import BUCKET, SLOW_CODE
+from async_fixtures import BUCKET, SEEING_CODE, SLOW_CODE
 from server_helpers import CSV_ROWS, make_model_dir, serving
 
 from container.serving.server_process import ServerProcess
@@ -110,3 +110,36 @@ def test_expired(s3: Any) -> None:
     assert (
         "longer than its RequestTTLSeconds=60" in json.loads(read(s3, "results/old-error.out")[0])["Message"]
     )
+
+
+def test_what_custom_code_sees(tmp_path: Path, s3: Any) -> None:
+    """On an async endpoint, custom code is called as on a real-time one, with the S3 object as the body.
+
+    input_fn gets the object's bytes (text for CSV and JSON, as for any request) and the
+    ContentType given to InvokeEndpointAsync; output_fn gets its Accept; the context carries the
+    inference id (the API's, or the one generated for the call) and the custom attributes. The
+    answer is stored as the output object, with the Content-Type output_fn chose.
+    """
+    s3.put_object(Bucket=BUCKET, Key="in/seen.csv", Body=b"5.1,3.5,1.4,0.2\n")
+    headers = {
+        requests.INPUT_LOCATION: f"s3://{BUCKET}/in/seen.csv",
+        requests.CONTENT_TYPE: "text/csv",
+        requests.ACCEPT: "application/json",
+        requests.CUSTOM_ATTRIBUTES: "tenant=7",
+        requests.INFERENCE_ID: "seen-1",
+    }
+    with serving(make_model_dir(tmp_path, None, code=SEEING_CODE)) as server:
+        outcome = run(requests.parse(headers, b""), server, s3)
+    assert outcome.ok
+    body, content_type = read(s3, "results/seen-1.out")
+    assert content_type == "application/json"
+    assert json.loads(body) == {
+        "input_type": "str",
+        "input": "5.1,3.5,1.4,0.2\n",
+        "content_type": "text/csv",
+        "accept": "application/json",
+        "inference_id": "seen-1",
+        "custom_attributes": "tenant=7",
+        "sagemaker_headers": ["x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-inference-id"],
+        "batch_transform": False,
+    }

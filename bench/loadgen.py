@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import LOOPBACK
+from container.serving.server_process import LOOPBACK
 
 LUA = Path(__file__).resolve().parent / "wrk" / "post.lua"
 WRK_TIMEOUT_S = 30  # a request slower than this counts as a timeout error in wrk

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import resource
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,25 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-LOOPBACK = "127.0.0.1"
+from container.serving.server_process import LOOPBACK
+
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port(below: int | None = None) -> int:
-    """A free loopback port; `below`: one under that number (MMS refuses ports above 32767)."""
-    if below is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((LOOPBACK, 0))
-            return sock.getsockname()[1]
-    for _ in range(200):
-        port = random.randrange(20000, below)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port between 20000 and {below}")
 
 
 def http(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
+
+from deploy.tables import markdown_table
 
 ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 
@@ -191,13 +194,19 @@ def _verdict(row: dict[str, Any]) -> str:
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| target | measured | threshold | result | detail |", "|---|---|---|---|---|"]
-    for row in rows:
-        measured = row["measured"] if row["measured"] is not None else "-"
-        lines.append(
-            f"| {row['target']} | {measured} | {row['threshold']} | {_verdict(row)} | {row['detail']} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table(
+        ["target", "measured", "threshold", "result", "detail"],
+        [
+            [
+                row["target"],
+                row["measured"] if row["measured"] is not None else "-",
+                row["threshold"],
+                _verdict(row),
+                row["detail"],
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _rps(value: float) -> str:
@@ -210,22 +219,18 @@ def _ms(value: float) -> str:
 
 def results_table(results: dict[str, Any]) -> str:
     concurrencies = results["settings"]["concurrency"]
-    header = (
-        "| server | workload | "
-        + " | ".join(f"c={c} req/s | c={c} p50 / p99 ms" for c in concurrencies)
-        + " |"
-    )
-    lines = [header, "|---|---|" + "---:|---:|" * len(concurrencies)]
+    headers = ["server", "workload"]
+    for c in concurrencies:
+        headers += [f"c={c} req/s", f"c={c} p50 / p99 ms"]
     titles = {w["name"]: w["title"] for w in results["settings"]["workloads"]}
+    rows: list[list[object]] = []
     for server in results["servers"]:
         if server.get("error"):
-            lines.append(
-                f"| {server['label']} | all | failed: {server['error'][:120]} |"
-                + " |" * (2 * len(concurrencies) - 1)
-            )
+            failed = f"failed: {server['error'][:120]}"
+            rows.append([server["label"], "all", failed, *[""] * (2 * len(concurrencies) - 1)])
             continue
         for workload in results["settings"]["workloads"]:
-            cells = []
+            cells: list[object] = [server["label"], titles[workload["name"]]]
             for c in concurrencies:
                 point = _point(results, server["name"], workload["name"], c)
                 if point is None:
@@ -238,65 +243,91 @@ def results_table(results: dict[str, Any]) -> str:
                     _rps(point["requests_per_s"]) + errors,
                     f"{_ms(point['p50_ms'])} / {_ms(point['p99_ms'])}",
                 ]
-            lines.append(f"| {server['label']} | {titles[workload['name']]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append(cells)
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def startup_table(results: dict[str, Any]) -> str:
-    lines = [
-        "| server | workers | /ping 200 (s) | first prediction (s) | 503s after ready | processes "
-        "| RSS idle / after load (MiB) | PSS idle / after load (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+    headers = [
+        "server",
+        "workers",
+        "/ping 200 (s)",
+        "first prediction (s)",
+        "503s after ready",
+        "processes",
+        "RSS idle / after load (MiB)",
+        "PSS idle / after load (MiB)",
     ]
+    rows = []
     for server in results["servers"]:
         cold = server.get("cold_start") or {}
         idle = server.get("memory_idle") or {}
         loaded = server.get("memory_after_load") or {}
-        lines.append(
-            f"| {server['label']} | {server['workers']} | {cold.get('ping_s', '-')} | "
-            f"{cold.get('first_prediction_s', '-')} | "
-            f"{(server.get('answers') or {}).get('not_ready_after_ping', '-')} | "
-            f"{loaded.get('processes', idle.get('processes', '-'))} | "
-            f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')} | {idle.get('pss_mib', '-')} / "
-            f"{loaded.get('pss_mib', '-')} |"
+        rows.append(
+            [
+                server["label"],
+                server["workers"],
+                cold.get("ping_s", "-"),
+                cold.get("first_prediction_s", "-"),
+                (server.get("answers") or {}).get("not_ready_after_ping", "-"),
+                loaded.get("processes", idle.get("processes", "-")),
+                f"{idle.get('rss_mib', '-')} / {loaded.get('rss_mib', '-')}",
+                f"{idle.get('pss_mib', '-')} / {loaded.get('pss_mib', '-')}",
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def overhead_table(results: dict[str, Any]) -> str:
-    lines = [
-        "| server | workload | samples | overhead p50 / p90 / p99 (us) | model p50 (us) "
-        "| client total p50 (us) |",
-        "|---|---|---:|---:|---:|---:|",
+    headers = [
+        "server",
+        "workload",
+        "samples",
+        "overhead p50 / p90 / p99 (us)",
+        "model p50 (us)",
+        "client total p50 (us)",
     ]
+    rows = []
     for sample in results["overhead"]:
         o, m, c = sample["overhead_us"], sample["model_us"], sample["client_total_us"]
-        lines.append(
-            f"| {_label(results, sample['server'])} | {sample['workload']} | {sample['samples']} | "
-            f"{o.get('p50', '-')} / {o.get('p90', '-')} / {o.get('p99', '-')} | {m.get('p50', '-')} "
-            f"| {c.get('p50', '-')} |"
+        rows.append(
+            [
+                _label(results, sample["server"]),
+                sample["workload"],
+                sample["samples"],
+                f"{o.get('p50', '-')} / {o.get('p90', '-')} / {o.get('p99', '-')}",
+                m.get("p50", "-"),
+                c.get("p50", "-"),
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(2, len(headers)))
 
 
 def memory_table(scaling: dict[str, Any]) -> str:
-    lines = [
-        "| model | workers | processes | total RSS / PSS / USS (MiB) | master PSS (MiB) "
-        "| each worker PSS / USS (MiB) |",
-        "|---|---:|---:|---:|---:|---|",
+    headers = [
+        "model",
+        "workers",
+        "processes",
+        "total RSS / PSS / USS (MiB)",
+        "master PSS (MiB)",
+        "each worker PSS / USS (MiB)",
     ]
+    rows = []
     for label, key in (("large", "runs"), ("small", "small_model_runs")):
         for run in scaling.get(key, []):
             total = run["total"]
-            each = ", ".join(f"{w['pss_mib']:.0f} / {w['uss_mib']:.0f}" for w in run["workers_mib"])
-            lines.append(
-                f"| {label} | {run['workers']} | {total['processes']} "
-                f"| {total['rss_mib']} / {total['pss_mib']} / {total['uss_mib']} "
-                f"| {run['master_mib']['pss_mib']} | {each} |"
+            rows.append(
+                [
+                    label,
+                    run["workers"],
+                    total["processes"],
+                    f"{total['rss_mib']} / {total['pss_mib']} / {total['uss_mib']}",
+                    run["master_mib"]["pss_mib"],
+                    ", ".join(f"{w['pss_mib']:.0f} / {w['uss_mib']:.0f}" for w in run["workers_mib"]),
+                ]
             )
     extra, base = scaling["extra_worker_mib"], scaling.get("small_model_extra_worker_mib", {})
-    lines.append("")
-    lines.append(
+    summary = (
         f"Large model: a {scaling['model_file_mib']} MiB joblib file. Each extra worker adds "
         f"{extra['pss_mib']} MiB PSS ({scaling['extra_worker_pss_over_model']:.2f} of the model), "
         f"{extra['uss_mib']} MiB USS, {extra['rss_mib']} MiB RSS. With the small model an extra worker adds "
@@ -304,7 +335,7 @@ def memory_table(scaling: dict[str, Any]) -> str:
         f"(interpreter and libraries), so the model's own share per extra worker is "
         f"{scaling.get('model_share_per_worker_pss_mib', '-')} MiB."
     )
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, right=range(1, 5)) + "\n" + summary + "\n"
 
 
 def machine_line(results: dict[str, Any]) -> str:
@@ -372,34 +403,110 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def readme_section(results: dict[str, Any], results_path: str = "bench/results") -> str:
-    """The README's Performance section for a run (printed by `python -m bench.report JSON`)."""
+# --- the generated parts of README.md and bench/README.md --------------------------------------
+#
+# Each is a region between two HTML comments, rewritten from a run's JSON by publish() (run.py calls
+# it after a run into bench/results/; `python -m bench.report JSON --docs` does it by hand). The
+# prose around them (what made it fast, what limits throughput) is written by hand.
+
+REGION_START = "<!-- generated by bench/report.py ({name}): edit the prose around it, not this -->"
+REGION_END = "<!-- end of generated {name} -->"
+README_REGION = "benchmark summary"
+BENCH_README_REGION = "latest run"
+
+
+def summary_section(results: dict[str, Any], bench_dir: str = "bench") -> str:
+    """README.md's summary: the headline ratios, one table row per server, the plot."""
     s = results["settings"]
+    high, low = max(s["concurrency"]), min(s["concurrency"])
+    title = next(w["title"] for w in s["workloads"] if w["name"] == HEADLINE_WORKLOAD)
+    rows = results["targets"]
+    met = sum(1 for row in rows if row["pass"])
+    noise = sum(1 for row in rows if row.get("within_noise"))
+    verdict = f"{met} of {len(rows)} targets met"
+    misses = len(rows) - met
+    if noise:
+        share = f"the {misses} misses are" if noise == misses else f"{noise} of the {misses} misses are"
+        verdict += f"; {share} within the run's noise"
+    quick = ", a quick smoke run: not for comparison" if s["quick"] else ""
+    intro = (
+        f"From the latest `make bench` run ({results['generated_at'][:10]}, commit "
+        f"{results['machine'].get('runtime', '?')}{quick}): {title} requests, every server on the same "
+        f"machine with the same model. {verdict}. The machine, every table and the analysis are in "
+        f"[{bench_dir}/README.md]({bench_dir}/README.md)."
+    )
+    lines = [
+        _paragraph(intro),
+        "",
+        f"| server | c={low} p50 / p99 ms | c={high} req/s | c={high} p50 / p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for server in results["servers"]:
+        if server.get("error"):
+            lines.append(f"| {server['label']} | failed | | |")
+            continue
+        one = _point(results, server["name"], HEADLINE_WORKLOAD, low)
+        many = _point(results, server["name"], HEADLINE_WORKLOAD, high)
+        lines.append(
+            f"| {server['label']} | {_latency(one)} | {_rps(many['requests_per_s']) if many else '-'} "
+            f"| {_latency(many)} |"
+        )
+    lines += ["", f"![throughput and p50/p99 latency against concurrency]({bench_dir}/results/latest.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def _latency(point: dict[str, Any] | None) -> str:
+    return f"{_ms(point['p50_ms'])} / {_ms(point['p99_ms'])}" if point else "-"
+
+
+def latest_section(results: dict[str, Any], results_dir: str = "results") -> str:
+    """bench/README.md's latest run: the machine, the plot, every point, the targets, the commands."""
     return "\n".join(
         [
-            "## Performance\n",
-            "`make bench` measures this server against AWS's serving stacks and MLServer on one machine "
-            "(`bench/`, about 15-25 minutes). It installs `wrk` (apt-get) and Java if they are missing, "
-            "creates a pinned virtualenv per baseline under `bench/.cache/venvs` (logged to "
-            f"`{results_path}/raw/install.log`), starts each server on a loopback port with the same model "
-            "(LogisticRegression, 20 features, every server answering predictions and probabilities) and "
-            "the same rows, and drives it with wrk at 1, 8 and 64 connections with 1-row CSV, 1-row JSON "
-            "and 100-row CSV requests. It also measures cold start, memory, the server's own overhead at "
-            "one connection (from the `X-Overhead-Latency-Us` header) and the memory an extra worker "
-            f"costs with a {s.get('memory_model_mb', 256)} MB model, and checks the targets below. "
-            f"Results: `{results_path}/latest.md` (every table), `latest.json`, `latest.png`. "
-            '`make bench BENCH_ARGS=--quick` is a one-minute smoke run; `BENCH_ARGS="--servers '
-            'byoc-default,mms"` picks servers (`.venv/bin/python -m bench --help`). Points measured while '
-            "other processes used more than 10 % of the CPUs are measured again (within a budget) and "
-            "marked noisy otherwise.\n",
-            f"Latest run, {results['generated_at']}: {machine_line(results)}.\n",
-            f"![throughput and p50/p99 latency against concurrency]({results_path}/latest.png)\n",
+            _paragraph(f"Run {results['generated_at']}: {machine_line(results)}.") + "\n",
+            f"![throughput and p50/p99 latency against concurrency]({results_dir}/latest.png)\n",
             results_table(results),
             targets_table(results["targets"]),
-            f"How each server was started (exact commands and versions in `{results_path}/latest.md`):\n",
+            f"How each server was started (exact commands and versions in [{results_dir}/latest.md]"
+            f"({results_dir}/latest.md)):\n",
             commands_summary(results),
         ]
     )
+
+
+def _paragraph(text: str, indent: str = "") -> str:
+    # Prose in the READMEs stays under 120 characters a line (tables may be wider).
+    return "\n".join(
+        textwrap.wrap(text, 110, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+    )
+
+
+def replace_region(text: str, name: str, content: str) -> str:
+    """Text with the generated region `name` holding `content`; ValueError if its markers are missing."""
+    start, end = REGION_START.format(name=name), REGION_END.format(name=name)
+    head, found_start, rest = text.partition(start + "\n")
+    _, found_end, tail = rest.partition(end)
+    if not found_start or not found_end:
+        raise ValueError(f"no generated region {name!r} (the markers {start!r} and {end!r})")
+    return f"{head}{start}\n{content.rstrip()}\n{end}{tail}"
+
+
+def published(results: dict[str, Any], root: Path = Path(ROOT)) -> dict[Path, str]:
+    """README.md and bench/README.md as they read with their generated regions drawn from a run."""
+    targets = [
+        (root / "README.md", README_REGION, summary_section(results)),
+        (root / "bench" / "README.md", BENCH_README_REGION, latest_section(results)),
+    ]
+    return {path: replace_region(path.read_text(), name, content) for path, name, content in targets}
+
+
+def publish(results: dict[str, Any], root: Path = Path(ROOT)) -> list[Path]:
+    """Rewrite the generated regions of README.md and bench/README.md from a run; the files written."""
+    # Every region is found before any file is written: a missing marker changes nothing.
+    texts = published(results, root)
+    for path, text in texts.items():
+        path.write_text(text)
+    return list(texts)
 
 
 def commands_summary(results: dict[str, Any]) -> str:
@@ -407,19 +514,21 @@ def commands_summary(results: dict[str, Any]) -> str:
     for server in results["servers"]:
         first_note = server["notes"][0] if server.get("notes") else ""
         command = server["command"].split("  #")[0].replace(ROOT, "")
-        lines.append(f"- {server['label']}: `{command}`; workers {server['workers']}. {first_note}")
+        line = f"- {server['label']}: `{command}`; workers {server['workers']}. {first_note}"
+        lines.append(_paragraph(line, indent="  "))
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    # python -m bench.report RESULTS.json [--readme]: rewrite the markdown next to the JSON from it,
-    # or print the README's Performance section.
+    # python -m bench.report RESULTS.json [--docs]: rewrite the markdown next to the JSON from it, or
+    # the generated regions of README.md and bench/README.md.
     import json
     import sys
 
     source = Path(sys.argv[1])
     loaded = json.loads(source.read_text())
-    if "--readme" in sys.argv[2:]:
-        print(readme_section(loaded))
+    if "--docs" in sys.argv[2:]:
+        for written in publish(loaded):
+            print(f"rewrote the generated region of {written}")
     else:
         source.with_suffix(".md").write_text(markdown(loaded))

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench [--quick] [--servers a,b] [--out DIR] [--duration S] ...
 
 Writes OUT/latest.json (everything measured), OUT/latest.md (the tables) and OUT/latest.png (the
-plot); logs, payloads and per-server files go to OUT/raw/ (git-ignored). Every server it starts
-is stopped on the way out, also on an error or Ctrl-C.
+plot); into bench/results/ (the default), it also rewrites the generated results in README.md and
+bench/README.md (bench/report.py's publish). Logs, payloads and per-server files go to OUT/raw/
+(git-ignored). Every server it starts is stopped on the way out, also on an error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, model, report, setup_env, stacks
-from bench.procs import LOOPBACK, ForeignCpu, Server, Supervisor, free_port, http, tree_memory
+from bench.procs import ForeignCpu, Server, Supervisor, http, tree_memory
+from container.serving.server_process import LOOPBACK, free_port
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
@@ -182,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     (out / "latest.md").write_text(report.markdown(results))
     plot(out / "latest.json", out / "latest.png", installer)
     say(f"wrote {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'} in {results['elapsed_s']} s")
+    if out.resolve() == DEFAULT_OUT.resolve():
+        # README.md shows results/latest.png: its summary table must come from the same run.
+        written = report.publish(results)
+        say(f"rewrote the generated results in {', '.join(str(path) for path in written)}")
     print(report.targets_table(results["targets"]))
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import setup_env
-from bench.procs import LOOPBACK
+from container.serving.server_process import LOOPBACK, free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -221,8 +221,8 @@ def _mlserver(ctx: StackContext) -> Launch:
     settings: dict[str, Any] = {
         "host": LOOPBACK,
         "http_port": ctx.port,
-        "grpc_port": _free(),
-        "metrics_port": _free(),
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
     }
     if ctx.workers is not None:
         settings["parallel_workers"] = ctx.workers
@@ -251,12 +251,6 @@ def _mlserver(ctx: StackContext) -> Launch:
             "predict and predict_proba requested",
         ],
     )
-
-
-def _free() -> int:
-    from bench.procs import free_port
-
-    return free_port()
 
 
 STACKS: list[Stack] = [

@@ -2,7 +2,8 @@
 
     byoc serve [--model-data ARCHIVE_OR_DIR] [--port N] [--workers N] [--handler NAME] [--program FILE]
     byoc package MODEL_PATH -o OUT.tar.gz [--code FILE_OR_DIR] [--requirements FILE] [--include PATH ...]
-                 [--sample FILE --content-type TYPE [--accept TYPE]] [--set-version PKG=VERSION ...]
+                 [--handler NAME] [--sample FILE --content-type TYPE [--accept TYPE]]
+                 [--set-version PKG=VERSION ...]
     byoc inspect ARCHIVE [--json]
     byoc extract ARCHIVE DEST
 
@@ -60,7 +61,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     package.add_argument("--code", type=Path, help="inference script, or source directory, for code/")
     package.add_argument("--requirements", type=Path, help="requirements.txt for code/requirements.txt")
     package.add_argument("--include", type=Path, action="append", default=[], help="extra file or dir")
-    package.add_argument("--handler", default="sklearn", help="handler module to serve with (BYOC_HANDLER)")
+    package.add_argument(
+        "--handler",
+        help="handler to serve with (BYOC_HANDLER); by default the one whose model files MODEL_PATH holds",
+    )
     package.add_argument("--sample", type=Path, help="a request body to predict on when verifying")
     package.add_argument("--content-type", help="the sample's Content-Type")
     package.add_argument("--accept", help="the Accept header for the sample")
@@ -177,11 +181,11 @@ def run_package(args: argparse.Namespace) -> int:
     )
     try:
         files = build.collect_files(spec)
-        build.require_model(spec, files)
+        handler = build.choose_handler(spec, files)
     except build.PackagingError as exc:
         print(f"byoc package: {exc}", file=sys.stderr)
         return 1
-    manifest_data = build.build_manifest(spec, files)
+    manifest_data = build.build_manifest(spec, files, handler)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed into place only once verified: a failed build never
     # leaves an archive that looks ready to deploy.
@@ -194,11 +198,12 @@ def run_package(args: argparse.Namespace) -> int:
     for name, source in sorted(files.items()):
         print(f"  {name:<40} <- {source}")
     versions = ", ".join(f"{k} {v}" for k, v in manifest_data["versions"].items())
-    print(f"manifest: {versions}; handler {spec.handler}; program {_program(manifest_data)}")
+    print(f"handler {handler.name}: {handler.reason}")
+    print(f"manifest: {versions}; handler {handler.name}; program {_program(manifest_data)}")
     print("verifying: extracting and serving it with the real runtime ...")
     result = verify.verify(
         staged,
-        spec.handler,
+        handler.name,
         manifest_data["program"],
         args.sample,
         args.content_type,

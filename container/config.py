@@ -8,13 +8,16 @@ variable, what it holds and what it should hold, instead of surfacing as a stran
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from container.archives.extraction import (
     DEFAULT_MAX_BYTES,
@@ -28,7 +31,10 @@ from container.codecs import mediatypes
 MIB = 1024 * 1024
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PROGRAM = "inference.py"
+# The handler served with when BYOC_HANDLER is unset and the model directory does not say which
+# (container.contract.registry): written here, and only here.
 DEFAULT_HANDLER = "sklearn"
+DEFAULT_ACCEPT = "application/json"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # SageMaker's containers listen on every interface; tests and `byoc serve --host` narrow it.
 DEFAULT_BIND_HOST = "0.0.0.0"
@@ -54,12 +60,18 @@ class ServerConfig:
     # encoding" (batch transform): no cap, CSV and JSON Lines bodies handled in pieces as they arrive.
     max_payload_bytes: int | None = 6 * MIB
     log_level: int = logging.INFO
-    default_accept: str = "application/json"
+    # The response type when Accept is missing or */*: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT when set,
+    # else the handler's own default (see for_handler), else JSON.
+    default_accept: str = DEFAULT_ACCEPT
+    default_accept_is_explicit: bool = False
     model_dir: Path = Path(DEFAULT_MODEL_DIR)
     code_dir: Path = Path(DEFAULT_MODEL_DIR) / "code"
     program: str = DEFAULT_PROGRAM
     program_is_explicit: bool = False
+    # BYOC_HANDLER; when unset, the handler is chosen from the model directory (handler_is_explicit
+    # False) and this is the fallback.
     handler: str = DEFAULT_HANDLER
+    handler_is_explicit: bool = False
     max_concurrent_transforms: int | None = None
     batch_strategy: str | None = None
     # SAGEMAKER_BATCH: SageMaker sets it to "true" in a batch transform job. Handlers may read it
@@ -72,13 +84,27 @@ class ServerConfig:
     preload: bool = True
     max_batch_size: int = 32
     max_batch_delay_seconds: float = 0.0
-    # The scikit-learn handler's settings: which model file to load when there are several, and the
-    # types a .skops file may hold.
-    model_file: str | None = None
-    skops_trusted_types: tuple[str, ...] = ()
+    # The serving handler's own settings, read by its spec through this module's parser once the
+    # handler is chosen (for_handler); None before that, or for a handler without settings.
+    handler_settings: Any = None
     # Set by `byoc serve` (not by any variable): a model that fails to load stops the server at once
     # instead of answering /ping 503 with the reason, as a container under SageMaker must.
     exit_on_load_failure: bool = False
+    # The variables this config was read from, kept (read-only, never printed) for the handler's own
+    # settings, which are read once the handler is known.
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_handler(
+        self, name: str, default_accept: str | None, read_settings: Callable[[EnvReader], Any] | None
+    ) -> ServerConfig:
+        """This config for serving with the chosen handler: its name, its default response type
+        (unless SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT chose one), and its own settings, read from the
+        same variables by the same parser (ConfigError naming the variable)."""
+        accept = self.default_accept
+        if default_accept is not None and not self.default_accept_is_explicit:
+            accept = default_accept
+        settings = read_settings(EnvReader(self.environ)) if read_settings is not None else None
+        return dataclasses.replace(self, handler=name, default_accept=accept, handler_settings=settings)
 
     def execution_parameters(self) -> dict[str, object]:
         """The answer to GET /execution-parameters (batch transform)."""
@@ -91,7 +117,8 @@ class ServerConfig:
 
 def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Read and validate every setting; raise ConfigError for the first invalid one."""
-    env = _Env(os.environ if environ is None else environ)
+    source = os.environ if environ is None else environ
+    env = EnvReader(source)
     model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
     program_raw = env.raw("SAGEMAKER_PROGRAM")
     return ServerConfig(
@@ -102,11 +129,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         max_payload_bytes=_max_payload_bytes(env),
         log_level=_log_level(env),
         default_accept=_default_accept(env),
+        default_accept_is_explicit=env.raw("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") is not None,
         model_dir=model_dir,
         code_dir=_code_dir(env, model_dir),
         program=_program(program_raw),
         program_is_explicit=bool(program_raw and program_raw.strip()),
         handler=env.text("BYOC_HANDLER", DEFAULT_HANDLER),
+        handler_is_explicit=env.raw("BYOC_HANDLER") is not None,
         max_concurrent_transforms=env.optional_integer(
             "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", low=1, high=1000
         ),
@@ -119,21 +148,26 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
-        model_file=env.raw("BYOC_MODEL_FILE"),
-        skops_trusted_types=env.names("BYOC_SKOPS_TRUSTED_TYPES"),
+        environ=MappingProxyType(dict(source)),
     )
 
 
 def load_archive_limits(environ: Mapping[str, str] | None = None) -> Limits:
     """The caps on what extracting a model archive may unpack (BYOC_ARCHIVE_MAX_*)."""
-    env = _Env(os.environ if environ is None else environ)
+    env = EnvReader(os.environ if environ is None else environ)
     return Limits(
         max_bytes=env.integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, low=1, high=2**63 - 1),
         max_members=env.integer(MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS, low=1, high=2**63 - 1),
     )
 
 
-class _Env:
+class EnvReader:
+    """Typed reads of environment variables, each invalid value a ConfigError naming the variable.
+
+    Handlers read their own settings with it (HandlerSpec.settings), so that they too enter through
+    this one door.
+    """
+
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
@@ -189,7 +223,7 @@ class _Env:
         raise ConfigError(name, raw, "true or false")
 
 
-def _log_level(env: _Env) -> int:
+def _log_level(env: EnvReader) -> int:
     raw = env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL")
     if raw is None:
         return logging.INFO
@@ -204,7 +238,7 @@ def _log_level(env: _Env) -> int:
     )
 
 
-def _bind_host(env: _Env) -> str:
+def _bind_host(env: EnvReader) -> str:
     raw = env.text("BYOC_BIND_HOST", DEFAULT_BIND_HOST)
     try:
         return str(ipaddress.ip_address(raw))
@@ -215,8 +249,8 @@ def _bind_host(env: _Env) -> str:
     raise ConfigError("BYOC_BIND_HOST", raw, "an IP address (0.0.0.0, 127.0.0.1, ::1) or a host name")
 
 
-def _default_accept(env: _Env) -> str:
-    raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
+def _default_accept(env: EnvReader) -> str:
+    raw = env.text("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", DEFAULT_ACCEPT)
     # Parsed as Accept and Content-Type are: "text /csv" is refused, and an alias such as
     # application/x-ndjson becomes the canonical name the encoders are keyed by.
     try:
@@ -228,7 +262,7 @@ def _default_accept(env: _Env) -> str:
     return essence
 
 
-def _code_dir(env: _Env, model_dir: Path) -> Path:
+def _code_dir(env: EnvReader, model_dir: Path) -> Path:
     submit_dir = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
     # An S3 URI means the SDK packed the code into model.tar.gz under code/, where SageMaker put it.
     if submit_dir is None or "://" in submit_dir:
@@ -244,12 +278,12 @@ def _program(raw: str | None) -> str:
     return name if name.endswith(".py") else f"{name}.py"
 
 
-def _max_payload_bytes(env: _Env) -> int | None:
+def _max_payload_bytes(env: EnvReader) -> int | None:
     megabytes = env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=0, high=100)
     return None if megabytes == 0 else megabytes * MIB
 
 
-def _batch_strategy(env: _Env) -> str | None:
+def _batch_strategy(env: EnvReader) -> str | None:
     raw = env.raw("SAGEMAKER_BATCH_STRATEGY")
     if raw is None:
         return None

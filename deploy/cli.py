@@ -1,7 +1,8 @@
 """`byoc` commands of the deploy package, added to the command line by byoc.py.
 
-Each group registers its own subcommands: deploy.aws_cli (push, upload, deploy, invoke, autoscale,
-update, delete, metrics, status) and deploy.local_cli (local up/update/down/ls). A group whose
+Each group registers its own subcommands: deploy.aws.commands (push, upload, deploy, update, invoke,
+autoscale, delete, metrics, status) and deploy.local.commands (local up/update/down/ls/status/
+metrics/logs); a later group (train, transform) is one more name here. A group whose
 module is not there, or whose third-party dependencies (boto3) are not installed, registers
 nothing: the image carries the runtime without them.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-GROUPS = ("deploy.aws_cli", "deploy.local_cli")
+GROUPS = ("deploy.aws.commands", "deploy.local.commands")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

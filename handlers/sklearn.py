@@ -1,23 +1,33 @@
-"""The default handler: scikit-learn estimators and pipelines.
+"""The scikit-learn handler: estimators and pipelines saved with joblib, pickle or skops.
 
 model_fn loads the one model file in the model directory: `*.joblib`, `*.pkl` / `*.pickle`, or
 `*.skops` (only with the types it holds listed in BYOC_SKOPS_TRUSTED_TYPES). BYOC_MODEL_FILE picks
-one when there are several. Both settings come from the server's config (container.config), handed
-over in the context.
+one when there are several. Both are this handler's settings (Settings), read by the server's
+config parser and handed over in the context.
 
-predict_fn checks each request against what the estimator was fitted on (2-D rows, the number of
-features, numeric values) so that a wrong request is a 400 saying what was expected, and returns
+Requests are decoded by the runtime's codecs. predict_fn checks each request against what the
+estimator was fitted on (2-D rows, the number of features, numeric values), so that a wrong request
+is a 400 saying what was expected, and returns a table with one row per input row:
 
     {"predictions": [...], "probabilities": [[...], ...], "classes": [...]}
 
-with "probabilities" and "classes" only for estimators that have predict_proba. See
-container.codecs.encode for how that is written as JSON, JSON Lines, CSV and NPY.
+with "probabilities" and "classes" only for estimators that have predict_proba. output_fn writes it:
+
+    JSON        {"predictions": [...], "probabilities": [[...], ...], "classes": [...]}
+    JSON Lines  one object per input row: {"prediction": p, "probabilities": [...]}
+    CSV         one line per input row: prediction, then one column per class probability
+    NPY         the predictions array alone
+
+Anything else a user's predict_fn returns is written by the runtime's encoders.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +35,60 @@ import joblib
 import numpy as np
 import scipy.sparse
 
-from container.codecs import mediatypes
-from container.config import ServerConfig, load_config
+from container.codecs import decode, encode, mediatypes
+from container.config import EnvReader, load_config
+from container.contract import validation
 from container.contract.context import Context
+from container.contract.spec import (
+    ArchiveContents,
+    HandlerExamples,
+    HandlerOptions,
+    HandlerSpec,
+    Review,
+    Sample,
+)
 from container.errors import BadRequest, InferenceError, UnsupportedMediaType
-
-# preload: a fitted estimator is plain data, safe to load before the workers fork and share.
-# batchable: predict_fn takes any number of rows, so concurrent requests can share one call.
-BYOC_HANDLER_OPTIONS = {"preload": True, "batchable": True}
+from container.inference.batching import split
 
 MODEL_FILE_ENV = "BYOC_MODEL_FILE"
 SKOPS_TRUSTED_ENV = "BYOC_SKOPS_TRUSTED_TYPES"
-# dtype kinds that are not numbers: Python objects, str and bytes.
-NON_NUMERIC_KINDS = "OUS"
 # The request formats that decode to dense rows, for a model that refuses sparse ones.
 DENSE_TYPES = (mediatypes.JSON, mediatypes.CSV, mediatypes.JSONLINES, mediatypes.NPY)
+# The table's values with one entry per input row; "classes" is shared by every row.
+ROW_KEYS = ("predictions", "probabilities")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The model file to load when the model directory holds several.
+    model_file: str | None = None
+    # The types a .skops file may hold beyond skops' own trusted defaults.
+    skops_trusted_types: tuple[str, ...] = ()
+
+
+def read_settings(env: EnvReader) -> Settings:
+    return Settings(model_file=env.raw(MODEL_FILE_ENV), skops_trusted_types=env.names(SKOPS_TRUSTED_ENV))
 
 
 def model_fn(model_dir: str, context: Context | None = None) -> Any:
-    # Called by the runtime with its context; called directly (a notebook, a test), it reads the
-    # settings from the environment through the same parser.
-    config = context.config if context is not None and context.config is not None else load_config()
-    path = find_model_file(Path(model_dir), config.model_file)
-    model = LOADERS[path.suffix.lower()](path, config)
+    settings = _settings(context)
+    path = find_model_file(Path(model_dir), settings.model_file)
+    model = LOADERS[path.suffix.lower()](path, settings)
     if not hasattr(model, "predict"):
         raise InferenceError(
             f"{path.name} holds a {type(model).__name__}, which has no predict method",
             code="not_an_estimator",
         )
     return model
+
+
+def _settings(context: Context | None) -> Settings:
+    config = context.config if context is not None else None
+    if config is not None and isinstance(config.handler_settings, Settings):
+        return config.handler_settings
+    # Called directly (a notebook, a test, a user's model_fn that delegates here), or while another
+    # handler serves: read from the same variables through the same parser.
+    return read_settings(EnvReader((config or load_config()).environ))
 
 
 def predict_fn(data: Any, model: Any) -> dict[str, Any]:
@@ -65,7 +100,7 @@ def predict_fn(data: Any, model: Any) -> dict[str, Any]:
             # Non-numeric input reached a pipeline that should have encoded it and could not:
             # the request's values are at fault, and the estimator's message says which.
             raise BadRequest(f"the model rejected the input: {exc}", code="invalid_value") from None
-        missing = _first_missing(rows)
+        missing = validation.first_missing(rows)
         if missing is not None:
             # Missing values (an empty CSV cell, a JSON null) are documented input, but most
             # estimators refuse NaN: the request's gap, not a server fault.
@@ -166,17 +201,17 @@ def find_model_file(model_dir: Path, chosen: str | None = None) -> Path:
     return candidates[0]
 
 
-def load_joblib(path: Path, config: ServerConfig) -> Any:
+def load_joblib(path: Path, settings: Settings) -> Any:
     return joblib.load(path)
 
 
-def load_pickle(path: Path, config: ServerConfig) -> Any:
+def load_pickle(path: Path, settings: Settings) -> Any:
     with path.open("rb") as file:
         return pickle.load(file)
 
 
-def load_skops(path: Path, config: ServerConfig) -> Any:
-    trusted = config.skops_trusted_types
+def load_skops(path: Path, settings: Settings) -> Any:
+    trusted = settings.skops_trusted_types
     try:
         import skops.io as sio
     except ImportError:
@@ -196,7 +231,7 @@ def load_skops(path: Path, config: ServerConfig) -> Any:
     return sio.load(path, trusted=list(trusted))
 
 
-LOADERS: dict[str, Callable[[Path, ServerConfig], Any]] = {
+LOADERS: dict[str, Callable[[Path, Settings], Any]] = {
     ".joblib": load_joblib,
     ".pkl": load_pickle,
     ".pickle": load_pickle,
@@ -213,64 +248,19 @@ def _listing(directory: Path) -> str:
 # --- validation -------------------------------------------------------------------------------
 
 
-def validate_rows(data: Any, model: Any) -> Any:
-    """Check rows against the fitted estimator; BadRequest saying what was expected otherwise."""
+def check_rows(data: Any, model: Any) -> Any:
+    """One request's rows checked against the fitted estimator (the spec's validate_input)."""
     expected = getattr(model, "n_features_in_", None)
-    if scipy.sparse.issparse(data):
-        _check_width(data.shape[1], expected)
-        return data
-    if not isinstance(data, np.ndarray):
-        return data  # a custom input_fn's own structure (a DataFrame, a list of texts): pass it on
-    if data.ndim == 1 and expected is not None:
-        data = data.reshape(1, -1)
-    if data.ndim != 2 and expected is not None:
-        raise BadRequest(
-            f"expected rows of {expected} features (a 2-D array), got an array of shape {data.shape}",
-            code="invalid_shape",
-            expected=[None, expected],
-            found=list(data.shape),
-        )
-    if data.ndim == 2:
-        _check_width(data.shape[1], expected)
-    # Object arrays (JSON with strings) and string arrays (NPY) alike: scikit-learn refuses both
-    # for numeric estimators, even when every string is a number.
-    if data.dtype.kind in NON_NUMERIC_KINDS and not _accepts_objects(model):
-        data = _as_numbers(data)
+    return validation.validate_rows(data, expected, numeric=not _accepts_objects(model))
+
+
+def validate_rows(data: Any, model: Any) -> Any:
+    """check_rows, then the column names back for an estimator fitted on a DataFrame."""
+    data = check_rows(data, model)
     feature_names = getattr(model, "feature_names_in_", None)
-    if feature_names is not None and data.ndim == 2:
+    if feature_names is not None and isinstance(data, np.ndarray) and data.ndim == 2:
         data = _with_column_names(data, feature_names)
     return data
-
-
-def _check_width(width: int, expected: int | None) -> None:
-    if expected is not None and width != expected:
-        raise BadRequest(
-            f"each row must have {expected} features; got {width}",
-            code="wrong_feature_count",
-            expected=int(expected),
-            found=int(width),
-        )
-
-
-def _as_numbers(data: np.ndarray) -> np.ndarray:
-    try:
-        return data.astype(np.float64)
-    except (ValueError, TypeError):
-        pass
-    numbers = np.empty(data.shape, dtype=np.float64)
-    for index, value in np.ndenumerate(data):
-        if value is None:
-            numbers[index] = np.nan  # JSON null beside strings: still a missing value
-            continue
-        try:
-            numbers[index] = float(value)
-        except (ValueError, TypeError):
-            # Rows without n_features_in_ to check against need not be 2-D.
-            where = {"row": index[0] + 1, "column": index[1] + 1} if data.ndim == 2 else {}
-            place = f"row {index[0] + 1}, column {index[1] + 1}" if where else f"position {list(index)}"
-            shown = value.item() if isinstance(value, np.generic) else value  # 'x', not np.str_('x')
-            raise BadRequest(f"{place}: {shown!r} is not a number", code="invalid_value", **where) from None
-    return numbers
 
 
 def _accepts_objects(model: Any) -> bool:
@@ -300,24 +290,125 @@ def _holds_objects(rows: Any) -> bool:
     dtype = getattr(rows, "dtype", None)
     if dtype is None and hasattr(rows, "dtypes"):
         return any(d.kind == "O" for d in rows.dtypes)
-    return dtype is not None and np.dtype(dtype).kind in NON_NUMERIC_KINDS
+    return dtype is not None and np.dtype(dtype).kind in validation.NON_NUMERIC_KINDS
 
 
-def _first_missing(rows: Any) -> tuple[int, int] | None:
-    """1-based row and column of the first NaN in a 2-D float array (dense or sparse), else None."""
-    if scipy.sparse.issparse(rows):
-        rows = rows.tocoo()
-        positions = np.flatnonzero(np.isnan(rows.data))
-        if positions.size == 0:
-            return None
-        # COO order is not row-major: pick the first in reading order.
-        first = min(zip(rows.row[positions], rows.col[positions], strict=True))
-        return int(first[0]) + 1, int(first[1]) + 1
-    if hasattr(rows, "to_numpy"):
-        rows = rows.to_numpy()  # the DataFrame _with_column_names made
-    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.dtype.kind != "f":
-        return None
-    found = np.argwhere(np.isnan(rows))
-    if found.size == 0:
-        return None
-    return int(found[0][0]) + 1, int(found[0][1]) + 1
+# --- the table: batches and responses ---------------------------------------------------------
+
+
+def is_table(prediction: Any) -> bool:
+    return isinstance(prediction, Mapping) and "predictions" in prediction
+
+
+def split_rows(prediction: Any, sizes: Sequence[int]) -> list[Any]:
+    """A batch's prediction cut per request: the table by its per-row values, arrays by rows."""
+    return split(prediction, sizes, row_keys=ROW_KEYS)
+
+
+def output_fn(prediction: Any, accept: str) -> tuple[bytes, str]:
+    writer = TABLE_WRITERS.get(accept) if is_table(prediction) else None
+    return (writer(prediction) if writer else encode.encode(prediction, accept)), accept
+
+
+def _table_jsonlines(table: Mapping[str, Any]) -> bytes:
+    predictions = encode.to_list(table["predictions"])
+    probabilities = table.get("probabilities")
+    if probabilities is None:
+        return encode.jsonlines({"prediction": p} for p in predictions)
+    rows = zip(predictions, encode.to_list(probabilities), strict=True)
+    return encode.jsonlines({"prediction": p, "probabilities": row} for p, row in rows)
+
+
+def _table_csv(table: Mapping[str, Any]) -> bytes:
+    columns = [np.asarray(table["predictions"])]
+    if table.get("probabilities") is not None:
+        columns.append(np.asarray(table["probabilities"]))
+    columns = [c.reshape(len(c), -1) if c.ndim != 2 else c for c in columns]
+    # Column by column, so integer labels stay integers beside float probabilities.
+    per_column_rows = [c.tolist() for c in columns]
+    return encode.csv_lines(
+        list(itertools.chain.from_iterable(parts)) for parts in zip(*per_column_rows, strict=True)
+    )
+
+
+def _table_npy(table: Mapping[str, Any]) -> bytes:
+    return encode.encode_npy(table["predictions"])
+
+
+TABLE_WRITERS: dict[str, Callable[[Mapping[str, Any]], bytes]] = {
+    mediatypes.JSONLINES: _table_jsonlines,
+    mediatypes.CSV: _table_csv,
+    mediatypes.NPY: _table_npy,
+}
+
+
+# --- packaging --------------------------------------------------------------------------------
+
+
+def inspect_archive(contents: ArchiveContents) -> Review:
+    """`byoc inspect`: without code/, model_fn here loads exactly one model file at the root."""
+    if contents.has_code:
+        return Review()
+    models = [name for name in contents.root_files if HANDLER.claims(name)]
+    if len(models) == 1:
+        return Review()
+    found = ", ".join(models) or "none"
+    return Review(
+        warnings=(f"the scikit-learn handler loads exactly one model file at the root; found {found}",)
+    )
+
+
+def examples(directory: Path) -> HandlerExamples:
+    """For the contract suite: a logistic regression on iris (it takes sparse rows too), and requests."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = load_iris(return_X_y=True)
+    model_dir = directory / "model"
+    model_dir.mkdir(parents=True)
+    joblib.dump(LogisticRegression(max_iter=500).fit(features, labels), model_dir / "model.joblib")
+    rows = features[[0, 75, 149]]
+    buffer = io.BytesIO()
+    np.save(buffer, rows, allow_pickle=False)
+    sparse = io.BytesIO()
+    scipy.sparse.save_npz(sparse, scipy.sparse.csr_matrix(rows))
+    csv_body = "\n".join(",".join(repr(v) for v in row) for row in rows.tolist()) + "\n"
+    return HandlerExamples(
+        model_dir=model_dir,
+        requests=(
+            Sample(csv_body.encode(), mediatypes.CSV, rows=3),
+            Sample(b"5.1,3.5,1.4,0.2\n", mediatypes.CSV, rows=1),
+            Sample(encode.encode_json({"instances": rows}), mediatypes.JSON, rows=3),
+            Sample(encode.encode_jsonlines(rows), mediatypes.JSONLINES, rows=3),
+            Sample(buffer.getvalue(), mediatypes.NPY, rows=3),
+            Sample(sparse.getvalue(), mediatypes.NPZ, rows=3),
+        ),
+        bad_requests=(
+            Sample(b"5.1,3.5,1.4\n", mediatypes.CSV, why="three features where the model takes four"),
+            Sample(b'[[5.1, 3.5, "wide", 0.2]]', mediatypes.JSON, why="a value that is not a number"),
+            Sample(b"[[5.1, 3.5", mediatypes.JSON, why="truncated JSON"),
+            Sample(b"", mediatypes.CSV, why="an empty body"),
+        ),
+    )
+
+
+HANDLER = HandlerSpec(
+    name="sklearn",
+    model_fn=model_fn,
+    predict_fn=predict_fn,
+    output_fn=output_fn,
+    # A fitted estimator is plain data, safe to load before the workers fork and share; predict_fn
+    # takes any number of rows, so concurrent requests can share one call.
+    options=HandlerOptions(preload=True, batchable=True),
+    model_files=tuple(f"*{suffix}" for suffix in LOADERS),
+    packages=("scikit-learn", "numpy", "scipy", "joblib"),
+    # scikit-learn does not promise that a pickle loads, or predicts the same, across minor versions.
+    strict_packages=("scikit-learn",),
+    input_types=tuple(decode.DECODERS),
+    output_types=tuple(encode.ENCODERS),
+    validate_input=check_rows,
+    split_prediction=split_rows,
+    inspect=inspect_archive,
+    settings=read_settings,
+    examples=examples,
+)

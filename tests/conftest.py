@@ -1,5 +1,5 @@
 """Fixtures shared across the test directories: a clean environment for server processes, the sample
-model, and what the Docker tests need (tests/docker, tests/local_endpoint).
+model, and what the Docker tests need (tests/docker, tests/deploy/local).
 
 The engine, the base image, the image and the sample model archives are session fixtures here, so
 that a session running both directories builds the image and packages the sample model once.
@@ -13,7 +13,6 @@ session; docker's layer cache makes a rebuild with unchanged sources take second
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 
 import joblib
 import pytest
-from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, package_in_image, remove_containers
+from docker_helpers import LOCAL_TEST, ROOT, SESSION, docker, in_ci, package_in_image, remove_containers
 
+from deploy.local.docker import available as docker_problem
 from model_artifacts.train import train
 
 IMAGE_REPOSITORY = "byoc-toolkit"
@@ -57,33 +57,11 @@ def model_file(tmp_path_factory: pytest.TempPathFactory, trained_model: Any) -> 
 # --- Docker --------------------------------------------------------------------------------------
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _docker_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "the docker command is not installed"
-    try:
-        result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 30 s"
-    if result.returncode != 0:
-        return f"no Docker engine answers `docker info`: {(result.stderr or result.stdout).strip()}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
-    problem = _docker_problem()
+    problem = docker_problem()
     if problem is not None:
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"CI=true but the Docker tests cannot run: {problem} (.ci/run starts dockerd)")
         pytest.skip(f"Docker tests need a running Docker engine: {problem}")
     remove_containers(session_only=False)  # strays of sessions that were killed
@@ -158,7 +136,7 @@ def _packaged(image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 @pytest.fixture(scope="session")
 def model_archive(_packaged: dict[str, Path]) -> Path:
-    """model.tar.gz of the sample model: model.joblib and byoc-manifest.json at the root."""
+    """model.tar.gz of the sample model: model.joblib and .byoc-manifest.json at the root."""
     return _packaged["default"]
 
 

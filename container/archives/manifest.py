@@ -1,9 +1,10 @@
 """The manifest `byoc package` writes into model.tar.gz, and the version check made at model load.
 
-A pickle made with one scikit-learn version and loaded by another fails in cryptic ways, or worse,
-loads and predicts differently. The manifest records the versions the model was saved with; the
-runtime compares them with its own before model_fn runs and says plainly what differs. Pure logic:
-reading files and logging are the callers' business.
+A model saved with one version of its framework and loaded by another fails in cryptic ways, or
+worse, loads and predicts differently (a scikit-learn pickle across minor versions). The manifest
+records the versions of the packages the handler names (HandlerSpec.packages) and which of them
+are strict; the runtime compares them with its own before model_fn runs and says plainly what
+differs. Pure logic, but for reading a model directory's manifest; logging is the callers' business.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 import orjson
 
-FILENAME = "byoc-manifest.json"
+# Hidden: AWS's XGBoost image loads every non-hidden file at the top of the model directory as a
+# model, so a visible manifest would break an archive made for it.
+FILENAME = ".byoc-manifest.json"
+# Archives made before the rename carry it under this name; they are still read.
+LEGACY_FILENAMES = ("byoc-manifest.json",)
 FORMAT_VERSION = 1
-# The packages whose versions are recorded, and the ones whose major.minor must match at load
-# (scikit-learn does not promise that a pickle loads, or predicts the same, across minor versions).
-RECORDED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
-STRICT_PACKAGES = ("scikit-learn",)
 ALLOW_MISMATCH_ENV = "BYOC_ALLOW_VERSION_MISMATCH"
 
 
@@ -41,7 +42,7 @@ class Finding:
         return f"{self.package}: the model was saved with {self.saved}, this environment has {running}"
 
 
-def installed_versions(packages: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]:
+def installed_versions(packages: Iterable[str]) -> dict[str, str]:
     """Versions of `packages` installed here, plus "python"; missing packages are left out."""
     versions = {"python": platform.python_version()}
     for package in packages:
@@ -58,13 +59,19 @@ def build(
     handler: str,
     program: str | None,
     toolkit_version: str,
+    *,
+    strict: Iterable[str],
 ) -> dict[str, Any]:
-    """The manifest for an archive holding `files` (archive name -> content or path)."""
+    """The manifest for an archive holding `files` (archive name -> content or path).
+
+    `strict`: the packages whose major.minor must match at load (the handler's strict_packages).
+    """
+    strict = set(strict)
     return {
         "format": FORMAT_VERSION,
         "toolkit": toolkit_version,
         "versions": dict(sorted(versions.items())),
-        "strict": [p for p in STRICT_PACKAGES if p in versions],
+        "strict": sorted(p for p in strict if p in versions),
         "handler": handler,
         "program": program,
         "files": {name: describe_file(content) for name, content in sorted(files.items())},
@@ -89,11 +96,28 @@ def dumps(manifest: Mapping[str, Any]) -> bytes:
     return orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def loads(data: bytes) -> dict[str, Any]:
-    manifest = orjson.loads(data)
+def loads(data: bytes, name: str = FILENAME) -> dict[str, Any]:
+    try:
+        manifest = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{FILENAME} is not a format-{FORMAT_VERSION} manifest")
+        raise ValueError(f"{name} is not a format-{FORMAT_VERSION} manifest")
     return manifest
+
+
+def is_manifest_name(name: str) -> bool:
+    """Is `name` (a path inside an archive) the manifest, under its name or its old one?"""
+    return name == FILENAME or name in LEGACY_FILENAMES
+
+
+def read_model_dir(model_dir: Path) -> dict[str, Any] | None:
+    """The model directory's manifest (under its name, or its old one), or None when it has none."""
+    for name in (FILENAME, *LEGACY_FILENAMES):
+        path = model_dir / name
+        if path.is_file():
+            return loads(path.read_bytes(), name)
+    return None
 
 
 def compare(manifest: Mapping[str, Any], running: Mapping[str, str]) -> list[Finding]:
@@ -136,10 +160,9 @@ def check_model_dir(model_dir: Path, allow_mismatch: bool) -> list[Finding]:
     Returns the findings that are only warnings (all of them when mismatches are allowed); raises
     VersionMismatch for the errors otherwise. No manifest, no findings.
     """
-    path = model_dir / FILENAME
-    if not path.is_file():
+    saved = read_model_dir(model_dir)
+    if saved is None:
         return []
-    saved = loads(path.read_bytes())
     packages = [p for p in saved.get("versions", {}) if p != "python"]
     findings = compare(saved, installed_versions(packages))
     errors = [f for f in findings if f.is_error]

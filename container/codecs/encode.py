@@ -1,24 +1,17 @@
 """Response encoders: a prediction in, bytes out. Pure functions.
 
-A prediction is whatever predict_fn returned: a NumPy array, a list, a scalar, or a mapping. A
-mapping with a "predictions" key (what the scikit-learn handler returns) is a table with one row
-per input row; its shape in each format is:
-
-    JSON        {"predictions": [...], "probabilities": [[...], ...], "classes": [...]}
-    JSON Lines  one object per input row: {"prediction": p, "probabilities": [...]}
-    CSV         one line per input row: prediction, then one column per class probability
-    NPY         the predictions array alone
-
-Other values: JSON writes them as they are (arrays as nested lists), JSON Lines writes one line per
-item of the first axis, CSV writes 1-D as one value per line and 2-D as rows, NPY writes the array.
+A prediction is whatever predict_fn returned: a NumPy array, a list, a scalar, or a mapping. JSON
+writes it as it is (arrays as nested lists), JSON Lines writes one line per item of the first axis,
+CSV writes 1-D as one value per line and 2-D as rows, NPY writes the array. A handler whose
+predictions have a shape of their own writes them in its output_fn, with these as building blocks
+(the scikit-learn handler's table: handlers/sklearn.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -47,20 +40,28 @@ def encode_json(prediction: Any) -> bytes:
 
 
 def encode_jsonlines(prediction: Any) -> bytes:
-    lines = [encode_json(row) for row in _per_row_objects(prediction)]
-    return b"\n".join(lines) + b"\n"
+    value = to_list(prediction)
+    return jsonlines(value if isinstance(value, list) else [value])
+
+
+def jsonlines(objects: Iterable[Any]) -> bytes:
+    """One JSON document per line, each line ended by a newline."""
+    return b"\n".join([encode_json(item) for item in objects]) + b"\n"
 
 
 def encode_csv(prediction: Any) -> bytes:
+    return csv_lines(_csv_rows(prediction))
+
+
+def csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
+    """Rows of values as CSV: quoted where a value needs it, each line ended by a newline."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(_csv_rows(prediction))
+    writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
 
 def encode_npy(prediction: Any) -> bytes:
-    if is_table(prediction):
-        prediction = prediction["predictions"]
     array = np.asarray(prediction)
     if array.dtype == object:
         raise NotAcceptable(
@@ -73,33 +74,7 @@ def encode_npy(prediction: Any) -> bytes:
     return buffer.getvalue()
 
 
-def is_table(prediction: Any) -> bool:
-    return isinstance(prediction, Mapping) and "predictions" in prediction
-
-
-def _per_row_objects(prediction: Any) -> list[Any]:
-    if is_table(prediction):
-        predictions = _as_list(prediction["predictions"])
-        probabilities = prediction.get("probabilities")
-        if probabilities is None:
-            return [{"prediction": p} for p in predictions]
-        return [
-            {"prediction": p, "probabilities": row}
-            for p, row in zip(predictions, _as_list(probabilities), strict=True)
-        ]
-    value = _as_list(prediction)
-    return value if isinstance(value, list) else [value]
-
-
 def _csv_rows(prediction: Any) -> list[list[Any]]:
-    if is_table(prediction):
-        columns = [np.asarray(prediction["predictions"])]
-        if prediction.get("probabilities") is not None:
-            columns.append(np.asarray(prediction["probabilities"]))
-        columns = [c.reshape(len(c), -1) if c.ndim != 2 else c for c in columns]
-        # Column by column, so integer labels stay integers beside float probabilities.
-        per_column_rows = [c.tolist() for c in columns]
-        return [list(itertools.chain.from_iterable(parts)) for parts in zip(*per_column_rows, strict=True)]
     array = np.asarray(prediction)
     if array.ndim == 0:
         return [[array.item()]]
@@ -113,7 +88,8 @@ def _csv_rows(prediction: Any) -> list[list[Any]]:
     )
 
 
-def _as_list(value: Any) -> Any:
+def to_list(value: Any) -> Any:
+    """NumPy arrays and scalars as Python lists and numbers; anything else as it is."""
     if isinstance(value, np.ndarray | np.generic):
         return value.tolist()
     return value

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from container.config import ServerConfig
-
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
-TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
-TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
-MAX_CUSTOM_ATTRIBUTES_CHARS = 1024
+from container.headers import (
+    CUSTOM_ATTRIBUTES,
+    INFERENCE_ID,
+    MAX_CUSTOM_ATTRIBUTES_CHARS,
+    TARGET_MODEL,
+    TARGET_VARIANT,
+)
 
 # RFC 9110 section 5.6.2 token (header names) and field-value characters (latin-1, no controls but tab).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -2,7 +2,7 @@
 
 Three layers, searched per function, first match wins:
   1. the user's module (code/inference.py, or SAGEMAKER_PROGRAM);
-  2. the selected handler module from handlers/ (BYOC_HANDLER, default "sklearn");
+  2. the chosen handler's spec (container.contract.registry says which handler, and why);
   3. the runtime's defaults (container.contract.defaults).
 
 A function may take one extra trailing `context` argument; that is read from its signature once,
@@ -11,17 +11,24 @@ here, not on every request. Mistakes in the contract are start-up errors that sa
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from container.codecs import encode
 from container.contract import defaults
 from container.contract.context import Context
-from container.errors import HandlerContractError, StartupError
+from container.contract.spec import (
+    OPTIONS_VARIABLE,
+    HandlerOptions,
+    HandlerSpec,
+    Splitter,
+    Validator,
+    spec_of,
+)
+from container.errors import HandlerContractError
 
 # Each function's arguments without the optional trailing context.
 ARITY = {
@@ -44,9 +51,10 @@ class HandlerFunction:
     function: Callable[..., Any]
     takes_context: bool
     source: str
-    # The defining module's BYOC_HANDLER_OPTIONS: what it promises about its own functions
-    # ("preload": model_fn's model survives fork; "batchable": predict_fn takes stacked rows).
-    options: Mapping[str, Any] = field(default_factory=dict)
+    # What the defining layer promises about its own functions (its spec's options, or a module's
+    # BYOC_HANDLER_OPTIONS): preload, that model_fn's model survives fork; batchable, that
+    # predict_fn takes stacked rows.
+    options: HandlerOptions = field(default_factory=HandlerOptions)
 
     def __call__(self, *args: Any, context: Context) -> Any:
         if self.takes_context:
@@ -65,6 +73,23 @@ class Handler:
     input_fn: HandlerFunction | None
     predict_fn: HandlerFunction | None
     output_fn: HandlerFunction | None
+    # The handler layer's spec: what the runtime asks about the handler besides its functions.
+    spec: HandlerSpec = field(default_factory=lambda: HandlerSpec(name=defaults.__name__))
+    # The response types the output_fn (or transform_fn) in use writes; None when it is user code
+    # that declares none, which is then handed the client's preference.
+    output_types: tuple[str, ...] | None = None
+    # The spec's check of one request's input, when predict_fn is the spec's own (see HandlerSpec).
+    validate_input: Validator | None = None
+
+    @property
+    def split_prediction(self) -> Splitter | None:
+        """How a batch's prediction is cut per request: the handler's way (None: the runtime's).
+
+        Also for a user's predict_fn served over the handler: it answers in the handler's shape,
+        which the handler's output_fn writes. A cut that does not fit raises CannotSplit, and the
+        batch is then predicted request by request, so it is never wrong, only slower.
+        """
+        return self.spec.split_prediction
 
     @property
     def writes_own_output(self) -> bool:
@@ -93,87 +118,107 @@ class Handler:
         return ", ".join(f"{f.name} from {f.source}" for f in used if f is not None)
 
 
-def resolve(user_module: ModuleType | None, handler_module: ModuleType) -> Handler:
+def resolve(user_module: ModuleType | None, handler: HandlerSpec | ModuleType) -> Handler:
     """Combine the layers into one Handler; raise HandlerContractError for a broken contract."""
-    layers = [m for m in (user_module, handler_module, defaults) if m is not None]
-    for module in layers:
-        _check_transform_combination(module)
+    spec = handler if isinstance(handler, HandlerSpec) else spec_of(handler)
+    layers = [_Layer.of_module(user_module)] if user_module is not None else []
+    layers += [_Layer.of_spec(spec), _Layer.of_module(defaults)]
+    for layer in layers:
+        _check_transform_combination(layer)
     pipeline_layer = _pipeline_layer(layers)
-    uses_transform = _defines(pipeline_layer, "transform_fn")
+    uses_transform = pipeline_layer.defines("transform_fn")
 
-    def pick(name: str, search: Sequence[ModuleType]) -> HandlerFunction | None:
-        for module in search:
-            if _defines(module, name):
-                return _wrap(module, name)
+    def pick(name: str, search: Sequence[_Layer]) -> HandlerFunction | None:
+        for layer in search:
+            if layer.defines(name):
+                return layer.wrap(name)
         return None
 
     step_layers = layers[layers.index(pipeline_layer) :]
     model_fn = pick("model_fn", layers)
     assert model_fn is not None  # the runtime's defaults define one
+    input_fn = None if uses_transform else pick("input_fn", step_layers)
+    predict_fn = None if uses_transform else pick("predict_fn", step_layers)
+    output_fn = None if uses_transform else pick("output_fn", step_layers)
+    transform_fn = pipeline_layer.wrap("transform_fn") if uses_transform else None
+    writer = transform_fn or output_fn
+    assert writer is not None
     return Handler(
         model_fn=model_fn,
         pre_model_fn=pick("pre_model_fn", layers),
         model_warmup_fn=pick("model_warmup_fn", layers),
-        transform_fn=_wrap(pipeline_layer, "transform_fn") if uses_transform else None,
-        input_fn=None if uses_transform else pick("input_fn", step_layers),
-        predict_fn=None if uses_transform else pick("predict_fn", step_layers),
-        output_fn=None if uses_transform else pick("output_fn", step_layers),
+        transform_fn=transform_fn,
+        input_fn=input_fn,
+        predict_fn=predict_fn,
+        output_fn=output_fn,
+        spec=spec,
+        output_types=_output_types(writer, spec),
+        validate_input=spec.validate_input if _is_from(predict_fn, spec) else None,
     )
 
 
-def load_handler_module(name: str) -> ModuleType:
-    """Import a handler: a file name in handlers/ ("sklearn"), or any importable dotted path."""
-    module_name = name if "." in name else f"handlers.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (module_name, "handlers"):
-            raise StartupError(f"handler {name!r} failed to import: {exc}") from exc
-        available = ", ".join(available_handlers()) or "none"
-        raise StartupError(
-            f"BYOC_HANDLER={name!r}: no such handler module; available in handlers/: {available}"
-        ) from None
+def _output_types(writer: HandlerFunction, spec: HandlerSpec) -> tuple[str, ...] | None:
+    if writer.source == defaults.__name__:
+        return tuple(encode.ENCODERS)
+    if _is_from(writer, spec):
+        # A spec that declares no types and writes its own output: treated as user code is.
+        return spec.output_types or None
+    return None
 
 
-def available_handlers() -> list[str]:
-    import handlers
-
-    return sorted(m.name for m in pkgutil.iter_modules(handlers.__path__) if not m.name.startswith("_"))
+def _is_from(function: HandlerFunction | None, spec: HandlerSpec) -> bool:
+    return function is not None and function.function is getattr(spec, function.name)
 
 
-def _pipeline_layer(layers: list[ModuleType]) -> ModuleType:
+@dataclass(frozen=True)
+class _Layer:
+    """One place functions are looked up in: a module (user code, the defaults) or a handler spec."""
+
+    source: str
+    functions: Mapping[str, Callable[..., Any]]
+    options: HandlerOptions
+
+    @classmethod
+    def of_module(cls, module: ModuleType) -> _Layer:
+        functions = {name: getattr(module, name) for name in ARITY if callable(getattr(module, name, None))}
+        options = HandlerOptions.parse(getattr(module, OPTIONS_VARIABLE, None), module.__name__)
+        return cls(module.__name__, functions, options)
+
+    @classmethod
+    def of_spec(cls, spec: HandlerSpec) -> _Layer:
+        return cls(spec.source, spec.functions(), spec.options)
+
+    def defines(self, name: str) -> bool:
+        return name in self.functions
+
+    def wrap(self, name: str) -> HandlerFunction:
+        function = self.functions[name]
+        return HandlerFunction(
+            name, function, _takes_context(function, name, self.source), self.source, self.options
+        )
+
+
+def _pipeline_layer(layers: list[_Layer]) -> _Layer:
     """The most specific layer that defines any request-path function decides the pipeline's shape."""
-    for module in layers:
-        if any(_defines(module, name) for name in ("transform_fn", *STEP_FUNCTIONS)):
-            return module
-    return defaults
+    for layer in layers:
+        if any(layer.defines(name) for name in ("transform_fn", *STEP_FUNCTIONS)):
+            return layer
+    return layers[-1]
 
 
-def _check_transform_combination(module: ModuleType) -> None:
-    if not _defines(module, "transform_fn"):
+def _check_transform_combination(layer: _Layer) -> None:
+    if not layer.defines("transform_fn"):
         return
-    combined = [name for name in STEP_FUNCTIONS if _defines(module, name)]
+    combined = [name for name in STEP_FUNCTIONS if layer.defines(name)]
     if combined:
         raise HandlerContractError(
-            f"{_source_name(module)} defines transform_fn together with {', '.join(combined)}: "
+            f"{layer.source} defines transform_fn together with {', '.join(combined)}: "
             "transform_fn replaces input_fn, predict_fn and output_fn, so define either "
             "transform_fn alone or the other three"
         )
 
 
-def _defines(module: ModuleType, name: str) -> bool:
-    return callable(getattr(module, name, None))
-
-
-def _wrap(module: ModuleType, name: str) -> HandlerFunction:
-    function = getattr(module, name)
-    options = dict(getattr(module, "BYOC_HANDLER_OPTIONS", None) or {})
-    return HandlerFunction(
-        name, function, _takes_context(function, name, module), _source_name(module), options
-    )
-
-
-def _takes_context(function: Callable[..., Any], name: str, module: ModuleType) -> bool:
+def _takes_context(function: Callable[..., Any], name: str, source: str) -> bool:
     expected = ARITY[name]
     try:
         parameters = list(inspect.signature(function).parameters.values())
@@ -188,10 +233,6 @@ def _takes_context(function: Callable[..., Any], name: str, module: ModuleType) 
         return True
     signature = ", ".join(expected)
     raise HandlerContractError(
-        f"{_source_name(module)}.{name} takes {len(positional)} arguments; expected "
+        f"{source}.{name} takes {len(positional)} arguments; expected "
         f"{name}({signature}) or {name}({signature}, context)"
     )
-
-
-def _source_name(module: ModuleType) -> str:
-    return module.__name__

@@ -59,7 +59,7 @@ def import_user_module(config: ServerConfig) -> ModuleType | None:
             raise StartupError(
                 f"SAGEMAKER_PROGRAM={config.program!r}, but {path} does not exist" + _listing(config.code_dir)
             )
-        log.info("no %s: serving with the %r handler alone", path, config.handler)
+        log.info("no %s: serving with the handler's functions alone", path)
         return None
     module_name = path.stem
     # Imported under its own name (below), the module would replace any installed or standard module

@@ -2,8 +2,9 @@
 
 A model call costs about the same for 1 row as for 32, so requests that arrive together are worth
 stacking into one call. Two requests share a batch only when their decoded inputs are 2-D numeric
-arrays of the same width and dtype; the prediction is split back by row counts. A prediction that
-cannot be split unambiguously is an error the caller answers by predicting each request alone.
+arrays of the same width and dtype; the prediction is split back by row counts, the handler's way
+(HandlerSpec.split_prediction) or by `split` here. A prediction that cannot be split unambiguously
+is an error the caller answers by predicting each request alone.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import Any
 import numpy as np
 
 NUMERIC_KINDS = frozenset("biuf")
-# Per-row values of the prediction table (see container.codecs.encode); anything else in it is shared.
-TABLE_ROW_KEYS = ("predictions", "probabilities")
 
 
 # A request alone in its worker skips the batch path while the recent batches averaged under this
@@ -79,13 +78,13 @@ def stack(inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
     return (inputs[0] if len(inputs) == 1 else np.concatenate(inputs)), sizes
 
 
-def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = TABLE_ROW_KEYS) -> list[Any]:
+def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = ()) -> list[Any]:
     """Cut a batch's prediction into one per request.
 
-    Arrays and lists are cut by rows. In a mapping (the scikit-learn handler's {"predictions",
-    "probabilities", "classes"}) the values under `row_keys` are cut and the others are shared by
-    every request: a length alone cannot tell per-row values from, say, three classes in a batch of
-    three rows.
+    Arrays and lists are cut by rows. In a mapping, the values under `row_keys` (which the handler
+    names: the scikit-learn handler's "predictions" and "probabilities") are cut and the others are
+    shared by every request: a length alone cannot tell per-row values from, say, three classes in a
+    batch of three rows. A mapping without any of them is not cut.
     """
     total = sum(sizes)
     if isinstance(prediction, Mapping):

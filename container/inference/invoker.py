@@ -42,7 +42,7 @@ class Invoker:
             enabled=bool(
                 config.batching
                 and predict_fn is not None
-                and predict_fn.options.get("batchable")
+                and predict_fn.options.batchable
                 and not predict_fn.takes_context  # one call serves many requests: whose context?
             ),
             max_batch_size=config.max_batch_size,
@@ -84,9 +84,10 @@ class Invoker:
         return chosen
 
     def _negotiate(self, header: str | None) -> str:
-        if not self.handler.writes_own_output:
-            return mediatypes.require_acceptable(header, list(encode.ENCODERS), self.config.default_accept)
-        # A custom output_fn may write types the runtime does not know: hand it the client's
+        known = self.handler.output_types
+        if known is not None:  # the runtime's encoders, or a handler's output_fn that declares its types
+            return mediatypes.require_acceptable(header, list(known), self.config.default_accept)
+        # A user's output_fn may write types the runtime does not know: hand it the client's
         # preference, and let it raise when it cannot.
         chosen = mediatypes.negotiate(header, list(encode.ENCODERS), self.config.default_accept)
         if chosen is not None:
@@ -123,7 +124,7 @@ class Invoker:
                 pipeline.invoke, self.handler, model, body, accept, context, self._on_predict, timeout=timeout
             )
             return outcome, context
-        item = pipeline.BatchItem(await self._decode(body, context), accept, context)
+        item = pipeline.BatchItem(await self._decode(body, context, model), accept, context)
         predict = functools.partial(pipeline.predict_batch, self.handler, model, on_predict=self._on_predict)
         key = batching.batch_key(item.data)
         if key is None:  # not stackable (sparse, strings, 3-D...): predicted alone
@@ -138,7 +139,12 @@ class Invoker:
         self.metrics.batch_size.observe(size)
         self.policy.record(size)
 
-    async def _decode(self, body: bytes, context: Context) -> Any:
+    async def _decode(self, body: bytes, context: Context, model: Any) -> Any:
         if len(body) <= INLINE_DECODE_BYTES:
-            return pipeline.decode_request(self.handler, body, context)
-        return await asyncio.to_thread(pipeline.decode_request, self.handler, body, context)
+            return self._decoded_and_checked(body, context, model)
+        return await asyncio.to_thread(self._decoded_and_checked, body, context, model)
+
+    def _decoded_and_checked(self, body: bytes, context: Context, model: Any) -> Any:
+        return pipeline.validate_request(
+            self.handler, model, pipeline.decode_request(self.handler, body, context)
+        )

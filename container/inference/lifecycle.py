@@ -1,10 +1,11 @@
 """The model's life in the server: every load decision, the load itself, warm-up, and honest health.
 
-Where to load is decided here and only here. Where the handler allows it (the module that defines
-model_fn sets BYOC_HANDLER_OPTIONS = {"preload": True}) and BYOC_PRELOAD is not off, the model is
-loaded once in the server's main process before the workers are forked, so they share its memory;
-each worker then only warms it up, before it accepts its first connection. Otherwise each worker
-loads its own copy in the background while /ping answers 503.
+Where to load is decided here and only here. Where the handler allows it (the layer that defines
+model_fn promises preload: its HandlerSpec's options, or a user module's BYOC_HANDLER_OPTIONS =
+{"preload": True}) and BYOC_PRELOAD is not off, the model is loaded once in the server's main
+process before the workers are forked, so they share its memory; each worker then only warms it up,
+before it accepts its first connection. Otherwise each worker loads its own copy in the background
+while /ping answers 503.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class ModelLifecycle:
     @property
     def loads_before_fork(self) -> bool:
         """True when the main process loads the model once, for every worker to share."""
-        return self.config.preload and bool(self.handler.model_fn.options.get("preload"))
+        return self.config.preload and self.handler.model_fn.options.preload
 
     # --- in the main process ---
 

@@ -86,6 +86,21 @@ def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
     return _stage(DECODE, handler.input_fn, input_data, content_type, context=context)
 
 
+def validate_request(handler: Handler, model: Any, data: Any) -> Any:
+    """The handler's check of one request's decoded input (HandlerSpec.validate_input), if any.
+
+    Before a request joins a batch: a request the model cannot take fails alone, with its own 400,
+    and the rest share rows of one width and type. (A request served alone goes to predict_fn,
+    which checks what it is given itself.)
+    """
+    if handler.validate_input is None:
+        return data
+    try:
+        return handler.validate_input(data, model)
+    except Exception as exc:
+        raise StageFailure(PREDICT, exc) from exc
+
+
 @dataclass(frozen=True)
 class BatchItem:
     """A decoded request waiting for its share of a batched predict_fn call."""
@@ -112,7 +127,7 @@ def predict_batch(
         started = time.perf_counter()
         prediction = handler.predict_fn(stacked, model, context=items[0].context)
         model_seconds = time.perf_counter() - started
-        parts = batching.split(prediction, sizes)
+        parts = (handler.split_prediction or batching.split)(prediction, sizes)
     except Exception:
         # Counted once above, as the call it was; the retries alone are not counted again.
         return [_predict_alone(handler, model, item, _uncounted) for item in items]

@@ -16,11 +16,14 @@ from typing import IO, Any
 
 from container import __version__
 from container.archives import manifest
+from container.config import DEFAULT_HANDLER
+from container.contract import registry
+from container.contract.spec import HandlerSpec
+from container.errors import StartupError
 
 DEFAULT_MTIME = 946684800  # 2000-01-01T00:00:00Z; SOURCE_DATE_EPOCH overrides it
 SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".git", ".ipynb_checkpoints", ".pytest_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 
 
 class PackagingError(Exception):
@@ -34,7 +37,8 @@ class PackageSpec:
     code: Path | None = None
     requirements: Path | None = None
     include: tuple[Path, ...] = ()
-    handler: str = "sklearn"
+    # --handler; None: chosen from the model files, as the server chooses (container.contract.registry).
+    handler: str | None = None
     version_overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -43,7 +47,7 @@ def collect_files(spec: PackageSpec) -> dict[str, Path]:
     files: dict[str, Path] = {}
 
     def add(name: str, source: Path) -> None:
-        if name == manifest.FILENAME:
+        if manifest.is_manifest_name(name):
             raise PackagingError(f"{source}: the name {name} is reserved for the toolkit's manifest")
         if name in files:
             raise PackagingError(f"two inputs want the archive name {name!r}: {files[name]} and {source}")
@@ -68,18 +72,52 @@ def collect_files(spec: PackageSpec) -> dict[str, Path]:
     return files
 
 
-def require_model(spec: PackageSpec, files: dict[str, Path]) -> None:
-    """PackagingError, naming the user's path, when nothing in the archive could be the model.
+@dataclass(frozen=True)
+class ChosenHandler:
+    """The handler an archive is packaged for: the name the manifest records, its spec, and why."""
+
+    name: str
+    spec: HandlerSpec
+    reason: str
+
+
+def choose_handler(spec: PackageSpec, files: dict[str, Path]) -> ChosenHandler:
+    """--handler, or the handler whose model files the archive holds; PackagingError, naming the
+    user's path, when the files are of several handlers, or of none and there is no code/.
 
     With code/, the user's model_fn may load any file, so only serving the archive can tell.
     """
-    if any(name.startswith("code/") for name in files):
-        return
-    if not any("/" not in name and name.lower().endswith(MODEL_SUFFIXES) for name in files):
+    root = [name for name in files if "/" not in name]
+    has_code = any(name.startswith("code/") for name in files)
+    if spec.handler:
+        handler = _load(spec.handler)
+        # A handler that declares no model files loads whatever its model_fn loads.
+        if handler.model_files and not has_code and not any(handler.claims(name) for name in root):
+            raise PackagingError(
+                f"{spec.model_path} holds no model file of the {spec.handler} handler: expected a file "
+                f"matching {', '.join(handler.model_files)} (or give --code with a model_fn that loads "
+                "your own format)"
+            )
+        return ChosenHandler(spec.handler, handler, f"--handler {spec.handler}")
+    specs, _failures = registry.discover()
+    try:
+        choice = registry.choose_by_files(root, specs, where=str(spec.model_path), default=DEFAULT_HANDLER)
+    except registry.AmbiguousModelFiles as exc:
+        raise PackagingError(f"{exc} (byoc package --handler NAME)") from None
+    if not registry.claims(root, specs) and not has_code:
+        expected = "; ".join(f"{', '.join(s.model_files)} ({s.name})" for s in specs if s.model_files)
         raise PackagingError(
-            f"{spec.model_path} holds no model file: expected a file ending in {', '.join(MODEL_SUFFIXES)} "
+            f"{spec.model_path} holds no model file: expected a file matching {expected} "
             "(or give --code with a model_fn that loads your own format)"
         )
+    return ChosenHandler(choice.name, _load(choice.name), choice.reason)
+
+
+def _load(name: str) -> HandlerSpec:
+    try:
+        return registry.load_spec(name)
+    except StartupError as exc:  # HandlerContractError too
+        raise PackagingError(str(exc)) from None
 
 
 def program_name(spec: PackageSpec, files: dict[str, Path]) -> str | None:
@@ -91,9 +129,17 @@ def program_name(spec: PackageSpec, files: dict[str, Path]) -> str | None:
     return None
 
 
-def build_manifest(spec: PackageSpec, files: dict[str, Path]) -> dict[str, Any]:
-    versions = {**manifest.installed_versions(), **spec.version_overrides}
-    return manifest.build(files, versions, spec.handler, program_name(spec, files), __version__)
+def build_manifest(spec: PackageSpec, files: dict[str, Path], handler: ChosenHandler) -> dict[str, Any]:
+    """The manifest the handler asks for: the versions of its packages, which of them are strict."""
+    versions = {**manifest.installed_versions(handler.spec.packages), **spec.version_overrides}
+    return manifest.build(
+        files,
+        versions,
+        handler.name,
+        program_name(spec, files),
+        __version__,
+        strict=handler.spec.strict_packages,
+    )
 
 
 def write_archive(files: dict[str, Path], manifest_bytes: bytes, output: IO[bytes]) -> None:

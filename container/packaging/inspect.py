@@ -1,4 +1,8 @@
-"""`byoc inspect`: look inside a model archive without extracting it, and say what looks wrong."""
+"""`byoc inspect`: look inside a model archive without extracting it, and say what looks wrong.
+
+The checks any archive gets are here; the handler the archive is for (the one its manifest names,
+else the one whose model files it holds) adds its own (HandlerSpec.inspect).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from typing import Any
 
 from container.archives import extraction as archive
 from container.archives import manifest
-from container.packaging.build import MODEL_SUFFIXES
+from container.config import DEFAULT_HANDLER
+from container.contract import registry
+from container.contract.spec import ArchiveContents
 
 
 @dataclass
@@ -35,9 +41,9 @@ def inspect_archive(archive_path: Path, limits: archive.Limits | None = None) ->
             entries.append(entry)
             if content is None:
                 continue
-            if entry.name == manifest.FILENAME:
+            if manifest.is_manifest_name(entry.name):
                 try:
-                    saved = manifest.loads(content.read())
+                    saved = manifest.loads(content.read(), entry.name)
                 except ValueError as exc:
                     manifest_error = str(exc)
                 continue
@@ -48,7 +54,8 @@ def inspect_archive(archive_path: Path, limits: archive.Limits | None = None) ->
     except archive.DAMAGE_ERRORS as exc:
         raise archive.ArchiveError(f"the archive is damaged: {exc}") from None
     warnings, problems = _review(entries, digests, saved, manifest_error)
-    return Inspection(entries, saved, warnings, problems)
+    handler_warnings, handler_problems = _handler_review(entries, saved)
+    return Inspection(entries, saved, warnings + handler_warnings, problems + handler_problems)
 
 
 def _review(
@@ -85,9 +92,28 @@ def _review(
     has_code = any(name.startswith("code/") for name in names)
     if has_code and f"code/{program}" not in names:
         warnings.append(f"code/ holds no {program}: set SAGEMAKER_PROGRAM to the module to run")
-    handler = (saved or {}).get("handler", "sklearn")
-    root_models = [n for n in names if "/" not in n and n.endswith(MODEL_SUFFIXES)]
-    if handler == "sklearn" and not has_code and len(root_models) != 1:
-        found = ", ".join(sorted(root_models)) or "none"
-        warnings.append(f"the scikit-learn handler loads exactly one model file at the root; found {found}")
     return warnings, problems
+
+
+def _handler_review(
+    entries: list[archive.Entry], saved: dict[str, Any] | None
+) -> tuple[list[str], list[str]]:
+    """The checks of the handler the archive is for, as the server would choose it."""
+    contents = ArchiveContents(frozenset(e.name for e in entries if e.kind == "file"), saved)
+    name = (saved or {}).get("handler")
+    if not isinstance(name, str) or not name:
+        specs, _failures = registry.discover()
+        try:
+            name = registry.choose_by_files(
+                contents.root_files, specs, where="the archive", default=DEFAULT_HANDLER
+            ).name
+        except registry.AmbiguousModelFiles as exc:
+            return [f"{exc}; without a manifest the server cannot choose"], []
+    try:
+        spec = registry.load_spec(name)
+    except Exception as exc:  # not installed here, or broken: the other checks still stand
+        return [f"the {name} handler is not available here ({exc}): its checks were skipped"], []
+    if spec.inspect is None:
+        return [], []
+    review = spec.inspect(contents)
+    return list(review.warnings), list(review.problems)

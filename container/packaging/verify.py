@@ -45,8 +45,9 @@ def verify(
 ) -> Verification:
     """Extract the archive as the container would and serve it with the real runtime.
 
-    Messages name the model directory as `model_dir_shown_as` (the user's own path), not the
-    temporary directory it was extracted into.
+    BYOC_HANDLER is left unset, as it is under SageMaker: the server must choose `handler` itself,
+    from the archive's manifest. Messages name the model directory as `model_dir_shown_as` (the
+    user's own path), not the temporary directory it was extracted into.
     """
     with tempfile.TemporaryDirectory(prefix="byoc-verify-") as scratch:
         model_dir = Path(scratch) / "model"
@@ -58,7 +59,8 @@ def verify(
         if (model_dir / "code" / "requirements.txt").is_file():
             progress("creating a private virtualenv for code/requirements.txt")
             python = overlay_virtualenv(Path(scratch) / "venv")
-        env = {"BYOC_HANDLER": handler, "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+        # Blank is unset (container.config), and overrides a BYOC_HANDLER in the caller's environment.
+        env = {"BYOC_HANDLER": "", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
         if program:
             env["SAGEMAKER_PROGRAM"] = program
         server = ServerProcess(model_dir, env=env, workers=1, python=python)
@@ -76,6 +78,10 @@ def verify(
                 cause = failure_cause(server).replace(str(model_dir), model_dir_shown_as)
                 return Verification(False, cause, _loaded_lines(server.log_text()))
             result = Verification(True, loaded=_loaded_lines(server.log_text()))
+            if f"handler: {handler} (" not in server.log_text():
+                result.ok = False
+                result.cause = f"the server did not choose the {handler} handler the manifest names"
+                return result
             if sample is not None:
                 result.status, result.answer = post_sample(server.url, sample, content_type, accept)
                 if result.status != 200:
@@ -129,6 +135,7 @@ def post_sample(url: str, sample: Path, content_type: str | None, accept: str | 
 
 def _loaded_lines(log: str) -> list[str]:
     keys = (
+        "handler: ",
         "handler functions:",
         "model loaded in",
         "version mismatch:",

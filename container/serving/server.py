@@ -1,7 +1,8 @@
 """`serve`: start the model server (gunicorn with uvicorn workers) the way SageMaker runs it.
 
 Start-up happens once, in the main process, before any worker is forked: settings are validated,
-code/requirements.txt is installed, the user module is imported and the handler resolved. Any
+code/requirements.txt is installed, the user module is imported, the handler is chosen (and the log
+says which, and why) and its functions resolved. Any
 failure there stops the server with a message, and a non-zero exit, instead of a half-working
 server.
 
@@ -24,7 +25,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from container.config import ConfigError, ServerConfig, load_config
-from container.contract import functions, user_code
+from container.contract import functions, registry, user_code
 from container.errors import StartupError
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="serve",
         description="Start the model server, as SageMaker does with `docker run IMAGE serve`: the model "
         "from BYOC_MODEL_DIR (default /opt/ml/model), settings from SAGEMAKER_* and BYOC_* variables "
-        "(docs/configuration.md). /ping answers 200 once the model is loaded and warmed up, 503 with "
+        "(docs/environment.md). /ping answers 200 once the model is loaded and warmed up, 503 with "
         "the reason before that or after a failed load.",
     )
     parser.add_argument(
@@ -147,11 +148,23 @@ def _run_gunicorn(server: GunicornServer) -> int:
 
 
 def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
-    """Install requirements, import the user module, resolve the handler: everything before a load."""
+    """Install requirements, import the user module, choose and resolve the handler: all before a load."""
     user_code.install_requirements(config.code_dir)
     user_module = user_code.import_user_module(config)
-    handler_module = functions.load_handler_module(config.handler)
-    resolved = functions.resolve(user_module, handler_module)
+    choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
+    log.info("handler: %s (%s)", choice.name, choice.reason)
+    try:
+        spec = registry.load_spec(choice.name)
+        registry.require_packages(spec)
+    except StartupError as exc:
+        if choice.explicit:
+            raise
+        raise StartupError(f"{exc} (chosen because: {choice.reason})") from exc
+    try:
+        config = config.for_handler(choice.name, spec.default_accept, spec.settings)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from exc
+    resolved = functions.resolve(user_module, spec)
     log.info("handler functions: %s", resolved.describe())
     model_metrics = metrics.Metrics()
     lifecycle = ModelLifecycle(config, resolved, model_metrics)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,37 @@ LOOPBACK = "127.0.0.1"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def free_port() -> int:
+def free_port(below: int | None = None) -> int:
+    """A free loopback port; with `below`, one from 20000 up to that number (MMS refuses ports
+    above 32767)."""
+    if below is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            return sock.getsockname()[1]
+    for _ in range(200):
+        port = random.randrange(20000, below)
+        if port_is_free(port):
+            return port
+    raise RuntimeError(f"no free loopback port between 20000 and {below}")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on (or holds) this loopback port now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def model_load_failed(ping_body: str) -> bool:
+    """Whether a /ping answer's body is this runtime's "the model failed to load" ({"state":
+    "failed"}): such a server stays unready, so waiting for it only hides the reason."""
+    try:
+        return json.loads(ping_body).get("state") == "failed"
+    except (ValueError, AttributeError):
+        return False
 
 
 class ServerNotReady(RuntimeError):
@@ -87,7 +115,7 @@ class ServerProcess:
             status, last = self.ping()
             if status == 200:
                 return
-            if status == 503 and _load_failed(last):
+            if status == 503 and model_load_failed(last):
                 # The model will not load on its own; waiting out the timeout would only hide that.
                 raise ServerNotReady(f"the model failed to load: {last}\n{self.log_tail()}")
             if on_wait is not None:
@@ -144,10 +172,3 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _load_failed(ping_body: str) -> bool:
-    try:
-        return json.loads(ping_body).get("state") == "failed"
-    except (ValueError, AttributeError):
-        return False

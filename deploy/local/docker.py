@@ -84,8 +84,12 @@ def labelled(selectors: Mapping[str, str]) -> list[str]:
     return docker(*arguments, check=False, timeout=30).stdout.split()
 
 
+def image_exists(image: str) -> bool:
+    return docker("image", "inspect", image, check=False, timeout=30).returncode == 0
+
+
 def available() -> str | None:
-    """None when a Docker engine answers; otherwise what is wrong."""
+    """None when a Docker engine answers; otherwise what is wrong (also the Docker tests' probe)."""
     try:
         result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=30)
     except DockerError as exc:

@@ -35,13 +35,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from deploy.local import wire
+from deploy.local.front_api import INSTANCES_PATH, METRICS_PATH, STATUS_PATH, TOKEN_HEADER
 from deploy.local.metrics import Counters, latencies
 from deploy.local.pool import Instance, Pool
 from deploy.local.state import EndpointState
 
 log = logging.getLogger("byoc.local.front")
 
-TOKEN_HEADER = "X-Byoc-Local-Token"
 HEALTH_INTERVAL_ENV = "BYOC_LOCAL_HEALTH_INTERVAL"
 INVOCATION_TIMEOUT_SECONDS = 60.0  # SageMaker's real-time limit
 PING_TIMEOUT_SECONDS = 2.0
@@ -80,9 +80,9 @@ class Front:
             Route("/endpoints/{name}/invocations", self.invoke, methods=["POST"]),
             Route("/endpoints/{name}/async-invocations", self.unsupported, methods=["POST"]),
             Route("/endpoints/{name}/invocations-response-stream", self.unsupported, methods=["POST"]),
-            Route("/_byoc/status", self.status, methods=["GET"]),
-            Route("/_byoc/metrics", self.metrics, methods=["GET"]),
-            Route("/_byoc/instances", self.swap, methods=["POST"]),
+            Route(STATUS_PATH, self.status, methods=["GET"]),
+            Route(METRICS_PATH, self.metrics, methods=["GET"]),
+            Route(INSTANCES_PATH, self.swap, methods=["POST"]),
         ]
         return Starlette(routes=routes, lifespan=self.lifespan)
 

@@ -1,8 +1,8 @@
-"""Metrics of a local endpoint, named as CloudWatch names SageMaker's (namespace AWS/SageMaker).
+"""Metrics of a local endpoint, named as CloudWatch names SageMaker's (deploy.endpoint_metrics): pure.
 
-`Counters` is pure bookkeeping, kept by the front per endpoint; `local_metrics(name)` asks a
-running endpoint's front for them (what `byoc metrics --local NAME` and `byoc local metrics NAME`
-print). Latencies are in microseconds, as CloudWatch reports them: ModelLatency is the container's
+`Counters` is the bookkeeping the front keeps per endpoint (LocalEndpoints.metrics asks a running
+front for it); `metrics_table` is how `byoc local metrics` and `byoc metrics --local` print it.
+Latencies are in microseconds, as CloudWatch reports them: ModelLatency is the container's
 own `X-Model-Latency-Us` (its time in the model), OverheadLatency is everything else between the
 front receiving the request and answering it (the container's `X-Overhead-Latency-Us`, the hop to
 the container, and the front's own time).
@@ -10,15 +10,12 @@ the container, and the front's own time).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-METRIC_NAMES = (
-    "Invocations",
-    "ModelLatency",
-    "OverheadLatency",
-    "Invocation4XXErrors",
-    "Invocation5XXErrors",
-)
+from container.headers import MODEL_LATENCY_US, OVERHEAD_LATENCY_US
+from deploy.endpoint_metrics import ERRORS_4XX, ERRORS_5XX, INVOCATIONS, MODEL_LATENCY, OVERHEAD_LATENCY
+from deploy.tables import text_table
 
 
 @dataclass
@@ -49,18 +46,18 @@ class Counters:
     def snapshot(self) -> dict[str, float]:
         timed = self.timed or 1
         return {
-            "Invocations": float(self.invocations),
-            "ModelLatency": self.model_latency_us_total / timed if self.timed else 0.0,
-            "OverheadLatency": self.overhead_latency_us_total / timed if self.timed else 0.0,
-            "Invocation4XXErrors": float(self.errors_4xx),
-            "Invocation5XXErrors": float(self.errors_5xx),
-            "ModelLatencyMaximum": self.model_latency_us_max,
-            "OverheadLatencyMaximum": self.overhead_latency_us_max,
+            INVOCATIONS: float(self.invocations),
+            MODEL_LATENCY: self.model_latency_us_total / timed if self.timed else 0.0,
+            OVERHEAD_LATENCY: self.overhead_latency_us_total / timed if self.timed else 0.0,
+            ERRORS_4XX: float(self.errors_4xx),
+            ERRORS_5XX: float(self.errors_5xx),
+            f"{MODEL_LATENCY}Maximum": self.model_latency_us_max,
+            f"{OVERHEAD_LATENCY}Maximum": self.overhead_latency_us_max,
         }
 
 
 def latencies(
-    container_headers: dict[str, str], round_trip_us: float, front_total_us: float
+    container_headers: Mapping[str, str], round_trip_us: float, front_total_us: float
 ) -> tuple[float, float]:
     """(ModelLatency, OverheadLatency) in microseconds for one answered invocation.
 
@@ -69,8 +66,8 @@ def latencies(
     """
     lowered = {key.lower(): value for key, value in container_headers.items()}
     try:
-        model = float(lowered["x-model-latency-us"])
-        container_overhead = float(lowered.get("x-overhead-latency-us", "0"))
+        model = float(lowered[MODEL_LATENCY_US.lower()])
+        container_overhead = float(lowered.get(OVERHEAD_LATENCY_US.lower(), "0"))
     except (KeyError, ValueError):
         return round_trip_us, max(front_total_us - round_trip_us, 0.0)
     hop = max(round_trip_us - model - container_overhead, 0.0)
@@ -78,12 +75,6 @@ def latencies(
     return model, container_overhead + hop + front_own
 
 
-def local_metrics(name: str) -> dict[str, float]:
-    """The local endpoint's metrics: Invocations, ModelLatency and OverheadLatency (average
-    microseconds), Invocation4XXErrors, Invocation5XXErrors (plus the latency maxima).
-
-    LocalEndpointError when there is no such local endpoint or its front does not answer.
-    """
-    from deploy.local import manager
-
-    return manager.fetch_metrics(name)
+def metrics_table(values: Mapping[str, float]) -> str:
+    """The metrics as `byoc local metrics` and `byoc metrics --local` print them: a row each."""
+    return text_table(["metric", "value"], [[name, value] for name, value in values.items()])

@@ -10,23 +10,25 @@ plus the `x-amzn-ErrorType` header botocore looks at first.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
+
+from container.headers import (
+    CUSTOM_ATTRIBUTES,
+    ENABLE_EXPLANATIONS,
+    INFERENCE_ID,
+    INVOKED_PRODUCTION_VARIANT,
+    MAX_CUSTOM_ATTRIBUTES_CHARS,
+    TARGET_CONTAINER_HOSTNAME,
+    TARGET_MODEL,
+    TARGET_VARIANT,
+)
+from deploy.sagemaker_names import DEFAULT_VARIANT
 
 ACCOUNT = "123456789012"
 REGION = "local"
-VARIANT = "AllTraffic"
+VARIANT = DEFAULT_VARIANT
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (6 MiB)
-MAX_CUSTOM_ATTRIBUTES = 1024
 MAX_INFERENCE_ID = 64
-
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
-TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
-TARGET_CONTAINER = "X-Amzn-SageMaker-Target-Container-Hostname"
-INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
-ENABLE_EXPLANATIONS = "X-Amzn-SageMaker-Enable-Explanations"
-INVOKED_VARIANT = "x-Amzn-Invoked-Production-Variant"
 
 # Headers of the InvokeEndpoint request that reach the container (SageMaker strips all others).
 FORWARDED_REQUEST_HEADERS = (
@@ -35,17 +37,10 @@ FORWARDED_REQUEST_HEADERS = (
     CUSTOM_ATTRIBUTES,
     TARGET_MODEL,
     TARGET_VARIANT,
-    TARGET_CONTAINER,
+    TARGET_CONTAINER_HOSTNAME,
     INFERENCE_ID,
     ENABLE_EXPLANATIONS,
 )
-
-# SageMaker endpoint names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-
-
-def valid_endpoint_name(name: str) -> bool:
-    return bool(ENDPOINT_NAME.match(name))
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
@@ -71,10 +66,10 @@ def validate_request(headers: Mapping[str, str], body_size: int) -> str | None:
     if body_size > MAX_PAYLOAD_BYTES:
         return f"Request payload size ({body_size} bytes) exceeds the limit of {MAX_PAYLOAD_BYTES} bytes."
     attributes = _get(headers, CUSTOM_ATTRIBUTES)
-    if attributes is not None and (len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii()):
+    if attributes is not None and (len(attributes) > MAX_CUSTOM_ATTRIBUTES_CHARS or not attributes.isascii()):
         return (
             "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_CUSTOM_ATTRIBUTES} and be ASCII"
+            f"Member must have length less than or equal to {MAX_CUSTOM_ATTRIBUTES_CHARS} and be ASCII"
         )
     inference_id = _get(headers, INFERENCE_ID)
     if inference_id is not None and not 1 <= len(inference_id) <= MAX_INFERENCE_ID:
@@ -90,7 +85,7 @@ def validate_request(headers: Mapping[str, str], body_size: int) -> str | None:
 
 def response_headers(container_headers: Mapping[str, str], variant: str = VARIANT) -> dict[str, str]:
     """The InvokeEndpoint response headers for a container's 2xx answer."""
-    headers = {INVOKED_VARIANT: variant}
+    headers = {INVOKED_PRODUCTION_VARIANT: variant}
     content_type = _get(container_headers, "Content-Type")
     if content_type is not None:
         headers["Content-Type"] = content_type

@@ -183,3 +183,36 @@ def test_config_error_is_a_value_error():
 def test_reads_os_environ_when_given_nothing(monkeypatch):
     monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "8123")
     assert load_config().port == 8123
+
+
+# --- the handler's part: chosen after the config is read -------------------------------------
+
+
+def test_byoc_handler_set_or_not():
+    assert load_config({}).handler_is_explicit is False
+    assert load_config({"BYOC_HANDLER": " xgboost "}).handler_is_explicit is True
+
+
+def test_the_handlers_default_response_type_unless_the_variable_chose_one():
+    assert load_config({}).for_handler("xgboost", "text/csv", None).default_accept == "text/csv"
+    assert load_config({}).for_handler("sklearn", None, None).default_accept == "application/json"
+    chosen = load_config({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/json"})
+    assert chosen.for_handler("xgboost", "text/csv", None).default_accept == "application/json"
+    assert chosen.for_handler("xgboost", "text/csv", None).handler == "xgboost"
+
+
+def test_the_handlers_settings_are_read_through_the_same_door():
+    def read(env):
+        return (env.integer("BYOC_UNIT_TREES", 10, low=1, high=100), env.names("BYOC_UNIT_NAMES"))
+
+    config = load_config({"BYOC_UNIT_TREES": "7", "BYOC_UNIT_NAMES": "a, b"}).for_handler("x", None, read)
+    assert config.handler_settings == (7, ("a", "b"))
+    with pytest.raises(ConfigError) as caught:
+        load_config({"BYOC_UNIT_TREES": "many"}).for_handler("x", None, read)
+    assert str(caught.value) == "BYOC_UNIT_TREES='many' is invalid: expected a whole number from 1 to 100"
+
+
+def test_the_kept_variables_are_never_printed():
+    config = load_config({"BYOC_UNIT_SECRET": "hunter2"})
+    assert config.environ["BYOC_UNIT_SECRET"] == "hunter2"
+    assert "hunter2" not in repr(config)

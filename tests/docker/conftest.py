@@ -1,7 +1,7 @@
 """Fixtures of the Docker tests: the sample model extracted, the shared container, containers per test.
 
 The engine, the image and the sample archives are session fixtures of tests/conftest.py (shared
-with tests/local_endpoint).
+with tests/deploy/local).
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ def colour_pipeline():
     return make_pipeline(encoder, LogisticRegression()).fit(rows, [0, 1, 0, 1])
 
 
+def settings(environ: dict[str, str]) -> handler.Settings:
+    """The handler's settings as the server reads them: through the config's parser."""
+    return load_config(environ).for_handler("sklearn", None, handler.read_settings).handler_settings
+
+
 class NoPandas(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "pandas":
@@ -131,14 +136,14 @@ def test_several_model_files_are_ambiguous(tmp_path):
 def test_model_file_env_picks_one(tmp_path):
     (tmp_path / "a.joblib").write_bytes(b"")
     (tmp_path / "b.pkl").write_bytes(b"")
-    chosen = load_config({"BYOC_MODEL_FILE": " b.pkl "}).model_file
+    chosen = settings({"BYOC_MODEL_FILE": " b.pkl "}).model_file
     assert handler.find_model_file(tmp_path, chosen) == tmp_path / "b.pkl"
 
 
 def test_model_file_env_naming_a_missing_file(tmp_path):
     (tmp_path / "a.joblib").write_bytes(b"")
     with pytest.raises(InferenceError) as caught:
-        handler.find_model_file(tmp_path, load_config({"BYOC_MODEL_FILE": "c.joblib"}).model_file)
+        handler.find_model_file(tmp_path, settings({"BYOC_MODEL_FILE": "c.joblib"}).model_file)
     assert caught.value.code == "no_model_file"
     assert caught.value.message == (
         f"BYOC_MODEL_FILE='c.joblib', but {tmp_path / 'c.joblib'} is not a file; it holds: a.joblib"
@@ -148,7 +153,7 @@ def test_model_file_env_naming_a_missing_file(tmp_path):
 def test_model_file_env_with_an_unknown_format(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(InferenceError) as caught:
-        handler.find_model_file(tmp_path, load_config({"BYOC_MODEL_FILE": "model.onnx"}).model_file)
+        handler.find_model_file(tmp_path, settings({"BYOC_MODEL_FILE": "model.onnx"}).model_file)
     assert caught.value.code == "unknown_model_format"
     assert ".onnx" in caught.value.message and ".joblib, .pkl, .pickle, .skops" in caught.value.message
 
@@ -242,7 +247,7 @@ def test_estimator_whose_predict_proba_is_unavailable(iris):
 
 def test_csv_request_to_csv_response(classifier):
     rows = decode.decode(b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n", "text/csv")
-    body = encode.encode(handler.predict_fn(rows, classifier), "text/csv")
+    body, _ = handler.output_fn(handler.predict_fn(rows, classifier), "text/csv")
     cells = body.decode().strip().split(",")
     assert cells[0] == "0"  # an integer label, then one probability per class
     assert len(cells) == 4

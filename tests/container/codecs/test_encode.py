@@ -1,11 +1,13 @@
-"""Response encoders (container.codecs.encode): the documented shape of each format."""
+"""Response encoders (container.codecs.encode): the documented shape of each format.
+
+The scikit-learn handler's prediction table is written by its own output_fn (tests/handlers).
+"""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-import orjson
 import pytest
 import scipy.sparse
 
@@ -14,74 +16,8 @@ from container.codecs.mediatypes import CSV, JSON, JSONLINES, NPY
 from container.errors import NotAcceptable
 
 
-def iris_table() -> dict[str, np.ndarray]:
-    return {
-        "predictions": np.array([0, 2]),
-        "probabilities": np.array([[0.98, 0.02, 0.0], [0.1, 0.2, 0.7]]),
-        "classes": np.array([0, 1, 2]),
-    }
-
-
 def load_npy(body: bytes) -> np.ndarray:
     return np.load(io.BytesIO(body), allow_pickle=False)
-
-
-# --- the {"predictions", "probabilities", "classes"} table ------------------------------------
-
-
-def test_table_as_json():
-    assert orjson.loads(encode.encode(iris_table(), JSON)) == {
-        "predictions": [0, 2],
-        "probabilities": [[0.98, 0.02, 0.0], [0.1, 0.2, 0.7]],
-        "classes": [0, 1, 2],
-    }
-
-
-def test_table_as_jsonlines_has_one_object_per_row():
-    assert encode.encode(iris_table(), JSONLINES) == (
-        b'{"prediction":0,"probabilities":[0.98,0.02,0.0]}\n{"prediction":2,"probabilities":[0.1,0.2,0.7]}\n'
-    )
-
-
-def test_table_as_csv_keeps_integer_labels_integers():
-    assert encode.encode(iris_table(), CSV) == b"0,0.98,0.02,0.0\n2,0.1,0.2,0.7\n"
-
-
-def test_table_as_npy_is_the_predictions_alone():
-    result = load_npy(encode.encode(iris_table(), NPY))
-    assert result.dtype == np.int64
-    np.testing.assert_array_equal(result, [0, 2])
-
-
-def test_table_with_string_labels():
-    table = {
-        "predictions": np.array(["setosa", "virginica"]),
-        "probabilities": np.array([[0.9, 0.1], [0.25, 0.75]]),
-        "classes": np.array(["setosa", "virginica"]),
-    }
-    assert encode.encode(table, CSV) == b"setosa,0.9,0.1\nvirginica,0.25,0.75\n"
-    assert (
-        encode.encode(table, JSONLINES).splitlines()[1]
-        == b'{"prediction":"virginica","probabilities":[0.25,0.75]}'
-    )
-    assert orjson.loads(encode.encode(table, JSON))["classes"] == ["setosa", "virginica"]
-
-
-def test_table_without_probabilities():
-    table = {"predictions": np.array([1.5, -2.0])}
-    assert encode.encode(table, CSV) == b"1.5\n-2.0\n"
-    assert encode.encode(table, JSONLINES) == b'{"prediction":1.5}\n{"prediction":-2.0}\n'
-    assert encode.encode(table, JSON) == b'{"predictions":[1.5,-2.0]}'
-
-
-def test_table_with_multi_output_predictions_as_csv():
-    table = {"predictions": np.array([[1, 2], [3, 4]])}
-    assert encode.encode(table, CSV) == b"1,2\n3,4\n"
-
-
-def test_csv_quotes_labels_that_need_it():
-    table = {"predictions": ["a,b", 'say "hi"']}
-    assert encode.encode(table, CSV) == b'"a,b"\n"say ""hi"""\n'
 
 
 # --- other predictions ------------------------------------------------------------------------
@@ -159,9 +95,3 @@ def test_unknown_type_is_406_listing_the_encoders():
         encode.encode([1], "image/png")
     assert caught.value.status_code == 406
     assert caught.value.details == {"supported": sorted(encode.ENCODERS)}
-
-
-def test_is_table():
-    assert encode.is_table({"predictions": []})
-    assert not encode.is_table({"prediction": []})
-    assert not encode.is_table([["predictions"]])

@@ -7,9 +7,10 @@ import types
 
 import pytest
 
-from container.contract import defaults
+from container.contract import defaults, registry
 from container.contract import functions as handler
 from container.contract.context import Context
+from container.contract.spec import HandlerOptions
 from container.errors import HandlerContractError, InferenceError, StartupError
 
 
@@ -196,14 +197,16 @@ def test_non_callable_attributes_are_not_functions():
 
 
 def test_each_function_carries_the_options_of_its_own_module():
-    user = module("user", predict_fn=tagged("user", 2), BYOC_HANDLER_OPTIONS={"batch": True})
+    user = module("user", predict_fn=tagged("user", 2), BYOC_HANDLER_OPTIONS={"batchable": True})
     framework = module(
-        "framework", model_fn=tagged("framework", 1), BYOC_HANDLER_OPTIONS={"batch": False, "preload": True}
+        "framework",
+        model_fn=tagged("framework", 1),
+        BYOC_HANDLER_OPTIONS={"batchable": False, "preload": True},
     )
     resolved = handler.resolve(user, framework)
     # Each function carries the options of the module that defined it, not a merge of layers.
-    assert resolved.model_fn.options == {"batch": False, "preload": True}
-    assert resolved.predict_fn.options == {"batch": True}
+    assert resolved.model_fn.options == HandlerOptions(batchable=False, preload=True)
+    assert resolved.predict_fn.options == HandlerOptions(batchable=True)
 
 
 def test_writes_own_output_when_an_output_fn_is_not_the_runtimes():
@@ -214,17 +217,17 @@ def test_writes_own_output_when_an_output_fn_is_not_the_runtimes():
 def test_load_handler_module_by_short_name():
     import handlers.sklearn
 
-    assert handler.load_handler_module("sklearn") is handlers.sklearn
-    assert "sklearn" in handler.available_handlers()
+    assert registry.load_handler_module("sklearn") is handlers.sklearn
+    assert "sklearn" in registry.available_handlers()
 
 
 def test_load_handler_module_by_dotted_path():
-    assert handler.load_handler_module("container.contract.defaults") is defaults
+    assert registry.load_handler_module("container.contract.defaults") is defaults
 
 
 def test_unknown_handler_lists_the_available_ones():
     with pytest.raises(StartupError) as caught:
-        handler.load_handler_module("tensorflow_nope")
+        registry.load_handler_module("tensorflow_nope")
     assert str(caught.value).startswith(
         "BYOC_HANDLER='tensorflow_nope': no such handler module; available in"
     )
@@ -238,6 +241,6 @@ def test_handler_whose_own_import_fails_says_so(tmp_path, monkeypatch):
     (package / "handler.py").write_text("import byoc_unit_missing_dependency\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(StartupError) as caught:
-        handler.load_handler_module("byoc_unit_broken.handler")
+        registry.load_handler_module("byoc_unit_broken.handler")
     assert "handler 'byoc_unit_broken.handler' failed to import" in str(caught.value)
     assert "byoc_unit_missing_dependency" in str(caught.value)

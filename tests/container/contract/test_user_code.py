@@ -170,3 +170,113 @@ def test_a_user_module_named_like_an_installed_one_is_refused(
     assert f"cannot be imported as {name!r}: that name is taken by" in output
     assert "rename the file" in output
     assert "Listening at" not in output
+
+
+# --- the handler: which one, why, and its options --------------------------------------------
+
+
+def test_the_log_says_which_handler_and_why(tmp_path: Path, model_file: Path) -> None:
+    model_dir = make_model_dir(tmp_path, model_file)
+    with serving(model_dir) as server:
+        log = server.log_text()
+    assert f"handler: sklearn ({model_dir} holds model.joblib: model files of the sklearn handler" in log
+
+
+def test_a_user_model_fn_serves_whatever_the_files(tmp_path: Path, model_file: Path) -> None:
+    source = """
+    import joblib
+
+
+    def model_fn(model_dir):
+        return joblib.load(model_dir + "/weights.bin")
+    """
+    model_dir = make_model_dir(tmp_path, None, {"inference.py": source})
+    (model_dir / "weights.bin").write_bytes(model_file.read_bytes())
+    with serving(model_dir) as server, client(server) as http:
+        response = http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
+        assert response.status_code == 200, response.text
+        log = server.log_text()
+    assert f"handler: sklearn (no file in {model_dir} is a handler's model file: the default handler)" in log
+
+
+def test_a_misspelt_option_refuses_to_start_naming_it(tmp_path: Path, model_file: Path) -> None:
+    source = """
+    BYOC_HANDLER_OPTIONS = {"batchable": True, "prelaod": True}
+
+
+    def predict_fn(data, model):
+        return model.predict(data)
+    """
+    model_dir = make_model_dir(tmp_path, model_file, {"inference.py": source})
+    status, output = run_until_exit(model_dir)
+    assert status != 0
+    assert (
+        "inference: unknown BYOC_HANDLER_OPTIONS key 'prelaod'; the valid keys are preload, batchable"
+        in output
+    )
+    assert "Listening at" not in output
+
+
+SETTINGS_HANDLER = """
+from container import HandlerSpec
+
+
+def model_fn(model_dir):
+    return "model"
+
+
+def predict_fn(data, model, context):
+    return [context.config.handler_settings] * len(data)
+
+
+def read_settings(env):
+    return env.integer("BYOC_UNIT_TREES", 10, low=1, high=100)
+
+
+HANDLER = HandlerSpec(
+    name="byoc_unit_lib.handler",
+    model_fn=model_fn,
+    predict_fn=predict_fn,
+    settings=read_settings,
+    default_accept="text/csv",
+)
+"""
+
+
+def test_a_handlers_settings_and_default_response_type(tmp_path: Path, model_file: Path) -> None:
+    write_code(tmp_path / "lib" / "byoc_unit_lib", {"__init__.py": "", "handler.py": SETTINGS_HANDLER})
+    model_dir = make_model_dir(tmp_path, model_file)
+    env = {
+        "BYOC_HANDLER": "byoc_unit_lib.handler",
+        "PYTHONPATH": str(tmp_path / "lib"),
+        "BYOC_UNIT_TREES": "7",
+    }
+    with serving(model_dir, env=env) as server, client(server) as http:
+        response = http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")  # the handler's default: no Accept
+        assert response.text == "7\n7\n"
+    env["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] = "application/json"
+    with serving(model_dir, env=env) as server, client(server) as http:
+        response = http.post("/invocations", content=CSV_ROWS, headers={"Content-Type": "text/csv"})
+        assert response.headers["content-type"] == "application/json"  # the variable wins
+        assert response.json() == [7, 7]
+    env["BYOC_UNIT_TREES"] = "many"
+    status, output = run_until_exit(model_dir, env)
+    assert status != 0
+    assert "BYOC_UNIT_TREES='many' is invalid: expected a whole number from 1 to 100" in output
+    assert "Listening at" not in output
+
+
+def test_a_handler_the_manifest_names_but_this_image_lacks_says_why_it_was_chosen(
+    tmp_path: Path, model_file: Path
+) -> None:
+    from container.archives import manifest
+
+    model_dir = make_model_dir(tmp_path, model_file)
+    saved = manifest.build({}, {}, "byoc_unit_gone", None, "test", strict=())
+    (model_dir / manifest.FILENAME).write_bytes(manifest.dumps(saved))
+    status, output = run_until_exit(model_dir)
+    assert status != 0
+    assert "no such handler module" in output
+    assert "(chosen because: named by the model's .byoc-manifest.json" in output

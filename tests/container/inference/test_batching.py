@@ -9,6 +9,10 @@ from hypothesis import strategies as st
 
 from container.inference.batching import CannotSplit, batch_key, split, stack
 
+# The per-row values of the scikit-learn handler's table (handlers/sklearn.py: ROW_KEYS), which
+# that handler names for split; "classes" is shared.
+TABLE_ROW_KEYS = ("predictions", "probabilities")
+
 
 def test_only_two_dimensional_numeric_arrays_can_batch():
     assert batch_key(np.zeros((2, 4))) == ("ndarray", 4, "<f8")
@@ -28,7 +32,7 @@ def test_a_table_is_split_by_rows_and_shares_the_rest():
         "probabilities": np.eye(3),
         "classes": np.array([0, 1, 2]),  # three classes in a batch of three rows: shared, not cut
     }
-    first, second = split(table, [1, 2])
+    first, second = split(table, [1, 2], row_keys=TABLE_ROW_KEYS)
     assert first["predictions"].tolist() == [0]
     assert second["predictions"].tolist() == [1, 2]
     assert second["probabilities"].tolist() == [[0, 1, 0], [0, 0, 1]]
@@ -46,7 +50,7 @@ def test_plain_arrays_and_lists_are_split_by_rows():
 )
 def test_a_prediction_without_one_row_per_input_row_cannot_be_split(prediction):
     with pytest.raises(CannotSplit):
-        split(prediction, [1, 2])
+        split(prediction, [1, 2], row_keys=TABLE_ROW_KEYS)
 
 
 @settings(max_examples=200, deadline=None)
@@ -55,7 +59,7 @@ def test_stack_then_split_gives_each_request_its_own_rows(sizes, width):
     inputs = [np.full((rows, width), float(i)) for i, rows in enumerate(sizes)]
     stacked, counted = stack(inputs)
     assert counted == sizes and stacked.shape == (sum(sizes), width)
-    parts = split({"predictions": stacked[:, 0], "probabilities": stacked}, counted)
+    parts = split({"predictions": stacked[:, 0], "probabilities": stacked}, counted, row_keys=TABLE_ROW_KEYS)
     for i, (part, original) in enumerate(zip(parts, inputs, strict=True)):
         assert part["predictions"].tolist() == [float(i)] * len(original)
         np.testing.assert_array_equal(part["probabilities"], original)

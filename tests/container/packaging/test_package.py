@@ -18,6 +18,7 @@ import pytest
 
 from container.archives import manifest
 from container.serving.server_process import free_port
+from handlers.sklearn import HANDLER as SKLEARN
 from model_artifacts.train import train
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,13 +77,17 @@ def test_the_sample_model_packages_and_verifies_with_a_prediction(tmp_path, mode
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
     assert "packed 1 file:" in result.stdout and "program (none)" in result.stdout
+    assert (
+        f"handler sklearn: {model_file} holds model.joblib: model files of the sklearn handler"
+        in result.stdout
+    )
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert "sample three_rows.csv: HTTP 200" in result.stdout
     assert '"predictions":[0,1,2]' in result.stdout
     assert set(members(out)) == {"model.joblib", manifest.FILENAME}
     saved = manifest.loads(read_member(out, manifest.FILENAME))
     assert saved["handler"] == "sklearn" and saved["program"] is None
-    assert saved["versions"]["scikit-learn"] == manifest.installed_versions()["scikit-learn"]
+    assert saved["versions"]["scikit-learn"] == manifest.installed_versions(SKLEARN.packages)["scikit-learn"]
     assert set(saved["versions"]) >= {"python", "scikit-learn", "numpy", "joblib"}
     assert saved["strict"] == ["scikit-learn"]
     assert saved["files"]["model.joblib"] == manifest.describe_file(model_file)
@@ -187,6 +192,44 @@ def test_bad_inputs_are_refused_before_anything_is_written(tmp_path, model_file)
     assert not (tmp_path / "m.tar.gz").exists()
 
 
+def test_the_handler_comes_from_the_model_files_and_ambiguity_is_refused(tmp_path, model_file, monkeypatch):
+    # A stand-in with the XGBoost handler's declared model files (issue 12), beside the real sklearn.
+    from container.contract import registry
+    from container.contract.spec import HandlerSpec
+    from container.packaging import build
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.joblib").write_bytes(model_file.read_bytes())
+    spec = build.PackageSpec(model_path=model_dir, output=tmp_path / "m.tar.gz")
+    chosen = build.choose_handler(spec, build.collect_files(spec))
+    assert (chosen.name, chosen.spec.name) == ("sklearn", "sklearn")
+    (model_dir / "xgboost-model").write_bytes(b"")
+    xgboost = HandlerSpec(name="xgboost", model_files=("xgboost-model",))
+    monkeypatch.setattr(registry, "discover", lambda: ([SKLEARN, xgboost], {}))
+    with pytest.raises(build.PackagingError) as caught:
+        build.choose_handler(spec, build.collect_files(spec))
+    assert str(caught.value) == (
+        f"{model_dir} holds model files of several handlers: model.joblib (sklearn); "
+        "xgboost-model (xgboost). Keep one handler's model files, "
+        "or name the handler to serve with in BYOC_HANDLER (byoc package --handler NAME)"
+    )
+    named = build.choose_handler(
+        build.PackageSpec(model_path=model_dir, output=tmp_path / "m.tar.gz", handler="sklearn"),
+        build.collect_files(spec),
+    )
+    assert (named.name, named.reason) == ("sklearn", "--handler sklearn")
+
+
+def test_a_named_handler_needs_one_of_its_model_files(tmp_path):
+    result = byoc("package", PAYLOADS / "three_rows.csv", "-o", tmp_path / "m.tar.gz", "--handler", "sklearn")
+    assert result.returncode == 1
+    assert "three_rows.csv holds no model file of the sklearn handler: expected a file matching *.joblib" in (
+        result.stderr
+    )
+    assert "verifying" not in result.stdout
+
+
 # --- inspect ----------------------------------------------------------------------------------
 
 
@@ -223,6 +266,38 @@ def test_inspect_lists_contents_and_manifest(packaged):
     document = json.loads(byoc("inspect", packaged, "--json").stdout)
     assert document["ok"] is True and document["problems"] == []
     assert {e["name"] for e in document["entries"]} >= {"model.joblib", "code/inference.py"}
+
+
+def test_the_manifest_is_hidden_from_awss_xgboost_image(packaged):
+    # AWS's XGBoost image loads every non-hidden file at the top of the model directory as a model
+    # (aws/sagemaker-xgboost-container, algorithm_mode/serve_utils.py: _get_full_model_paths).
+    assert manifest.FILENAME.startswith(".")
+    top_level = {name for name in members(packaged) if "/" not in name and not name.startswith(".")}
+    assert top_level == {"code", "model.joblib"}
+    assert manifest.FILENAME in members(packaged)
+
+
+def test_an_archive_with_the_old_manifest_name_is_still_read(tmp_path, packaged):
+    old = tmp_path / "old.tar.gz"
+    with tarfile.open(packaged) as source, tarfile.open(old, "w:gz") as target:
+        for info in source.getmembers():
+            data = source.extractfile(info).read() if info.isfile() else None
+            if info.name == manifest.FILENAME:
+                info.name = "byoc-manifest.json"
+            target.addfile(info, io.BytesIO(data) if data is not None else None)
+    document = json.loads(byoc("inspect", old, "--json").stdout)
+    assert document["ok"] is True, document
+    assert document["manifest"]["handler"] == "sklearn"
+    assert not [w for w in document["warnings"] if "manifest" in w]
+    model_dir = tmp_path / "extracted"
+    assert byoc("extract", old, model_dir).returncode == 0
+    saved = manifest.loads((model_dir / "byoc-manifest.json").read_bytes())
+    saved["versions"]["scikit-learn"] = "0.24.2"
+    (model_dir / "byoc-manifest.json").write_bytes(manifest.dumps(saved))
+    with pytest.raises(
+        manifest.VersionMismatch, match=re.escape("scikit-learn: the model was saved with 0.24.2")
+    ):
+        manifest.check_model_dir(model_dir, allow_mismatch=False)
 
 
 def test_inspect_fails_on_a_file_changed_after_packaging(tmp_path, packaged):
@@ -341,7 +416,14 @@ def test_a_version_mismatch_fails_the_load_unless_allowed(tmp_path, model_file):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.joblib").write_bytes(model_file.read_bytes())
-    saved = manifest.build({}, {"scikit-learn": "0.24.2", "numpy": "1.0.0"}, "sklearn", None, "test")
+    saved = manifest.build(
+        {},
+        {"scikit-learn": "0.24.2", "numpy": "1.0.0"},
+        "sklearn",
+        None,
+        "test",
+        strict=SKLEARN.strict_packages,
+    )
     (model_dir / manifest.FILENAME).write_bytes(manifest.dumps(saved))
     from container.serving.server_process import ServerNotReady, ServerProcess
 

@@ -1,0 +1,38 @@
+"""CloudWatch: an endpoint variant's datapoints of one metric."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from deploy.endpoint_metrics import NAMESPACE
+
+
+class CloudWatch:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def datapoints(
+        self,
+        endpoint: str,
+        variant: str,
+        metric: str,
+        statistic: str,
+        start: datetime,
+        end: datetime,
+        period: int,
+    ) -> list[dict]:
+        """The datapoints in time order, each with `statistic`, Maximum and SampleCount."""
+        statistics = sorted({statistic, "Maximum", "SampleCount"})
+        answer = self.client.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=metric,
+            Dimensions=[
+                {"Name": "EndpointName", "Value": endpoint},
+                {"Name": "VariantName", "Value": variant},
+            ],
+            StartTime=start,
+            EndTime=end,
+            Period=period,
+            Statistics=statistics,
+        )
+        return sorted(answer.get("Datapoints", []), key=lambda point: point["Timestamp"])

@@ -1,0 +1,593 @@
+"""The AWS commands' command line: each parser, and the typed request its arguments become.
+
+Arguments are parsed once, here, into a flow's request (frozen dataclasses, checked before AWS is
+asked anything); the flow does the rest. Exit status: 0 done, 1 AWS or the endpoint said no,
+2 arguments that cannot work, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy.aws.clients.botocore_errors import error_message
+from deploy.aws.clients.session import Aws
+from deploy.aws.errors import AwsError, UsageError
+from deploy.aws.flows import autoscale, delete, deploy, invoke, metrics, push, status, update, upload
+from deploy.aws.flows.model_config import ModelSource
+from deploy.aws.output import complain
+from deploy.aws.plan.endpoints import (
+    DEFAULT_INSTANCE_TYPE,
+    TRAFFIC_STRATEGIES,
+    Capacity,
+    DataCapture,
+    Traffic,
+    validate_role,
+)
+from deploy.aws.plan.metrics import parse_since
+from deploy.aws.plan.scaling import Scaling
+from deploy.aws.waiters import POLL_SECONDS, Waiting, WaitTimeout
+from deploy.container_env import parse_env
+from deploy.sagemaker_names import DEFAULT_VARIANT, validate_name
+
+POLL_ENV = "BYOC_POLL_SECONDS"  # how often a waiting command asks AWS (tests make it short)
+
+Command = Callable[[argparse.Namespace], int]
+
+# An option's default is its typed value's (a dataclass field's default is its class attribute:
+# Traffic.percent, Waiting.timeout, ...), so the parser repeats none of them.
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for add in (_push, _upload, _deploy, _update, _invoke, _autoscale, _delete, _metrics, _status):
+        add(commands)
+
+
+# --- push and upload ---------------------------------------------------------------------------
+
+
+def _push(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "push",
+        "build the image and push it to ECR",
+        "Build this project's serving image and push it to ECR with build_and_push.sh (from a checkout "
+        "of the project). Prints the image URI and its digest.",
+    )
+    parser.add_argument("image_name", metavar="IMAGE_NAME", help="the ECR repository name")
+    parser.add_argument("tag", metavar="TAG", nargs="?", help="the image tag (default: the git commit)")
+    parser.add_argument(
+        "--registry",
+        metavar="HOST[:PORT]",
+        help="push here instead of ECR's registry host (also BYOC_REGISTRY)",
+    )
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="passed to docker build (repeatable)",
+    )
+    parser.add_argument(
+        "--platform", help="docker build --platform (default: linux/amd64 on hosts that are not)"
+    )
+    parser.add_argument("--network", metavar="MODE", help="docker build --network (e.g. host)")
+    parser.add_argument("-f", "--file", metavar="DOCKERFILE", help="the Dockerfile (default: the project's)")
+    parser.add_argument("--context", metavar="DIR", help="the build context (default: the project's root)")
+    parser.add_argument("--no-latest", action="store_true", help='do not also tag and push "latest"')
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        return push.run(
+            push.PushRequest(
+                image_name=args.image_name,
+                tag=args.tag,
+                region=args.region,
+                registry=args.registry,
+                build_args=tuple(args.build_arg),
+                platform=args.platform,
+                network=args.network,
+                dockerfile=args.file,
+                context=args.context,
+                latest=not args.no_latest,
+            )
+        )
+
+    parser.set_defaults(run=_guarded("push", run))
+
+
+def _upload(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "upload",
+        "upload model.tar.gz to S3",
+        "Upload a model archive (model.tar.gz, as `byoc package` makes it) to S3. Prints its S3 URI.",
+    )
+    parser.add_argument("archive", metavar="ARCHIVE", type=Path, help="the model.tar.gz to upload")
+    parser.add_argument(
+        "destination",
+        metavar="S3_URI",
+        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ to keep the file's name",
+    )
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        return upload.run(Aws(args.region), upload.UploadRequest(args.archive, args.destination))
+
+    parser.set_defaults(run=_guarded("upload", run))
+
+
+# --- deploy and update -------------------------------------------------------------------------
+
+
+def _deploy(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "deploy",
+        "create a SageMaker endpoint and wait until it is InService",
+        "Create a model, an endpoint config and an endpoint, and wait until the endpoint is InService "
+        "(or failed, with SageMaker's reason). The image must be in ECR of the endpoint's region.",
+    )
+    _endpoint(parser)
+    required = parser.add_argument_group("required")
+    required.add_argument(
+        "--image", required=True, help="the image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG)"
+    )
+    required.add_argument(
+        "--model-data",
+        required=True,
+        metavar="S3_URI|PATH",
+        help="an s3:// URI, or a local model.tar.gz to upload",
+    )
+    required.add_argument("--role", required=True, metavar="ARN", help="the SageMaker execution role's ARN")
+    parser.add_argument(
+        "--instance-type", metavar="TYPE", help=f"the instance type (default: {DEFAULT_INSTANCE_TYPE})"
+    )
+    parser.add_argument(
+        "--instance-count",
+        metavar="N",
+        type=int,
+        default=Capacity.instance_count,
+        help="instances behind the endpoint (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--serverless-memory",
+        metavar="MB",
+        type=int,
+        help="serverless instead of instances: memory per instance (1024 to 6144, in steps of 1024)",
+    )
+    parser.add_argument(
+        "--serverless-concurrency",
+        metavar="N",
+        type=int,
+        help="serverless: concurrent invocations (1 to 200)",
+    )
+    parser.add_argument(
+        "--variant",
+        metavar="NAME",
+        default=DEFAULT_VARIANT,
+        help="the variant's name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-capture", metavar="S3_URI", help="capture requests and responses under this prefix"
+    )
+    parser.add_argument(
+        "--data-capture-percent",
+        metavar="PERCENT",
+        type=int,
+        default=DataCapture.percent,
+        help="share captured (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="when the endpoint exists, update it (as byoc update)"
+    )
+    _model_options(parser)
+    _wait_options(parser)
+    _region(parser)
+    parser.set_defaults(run=_guarded("deploy", _run_deploy))
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    endpoint = validate_name(args.endpoint)
+    serverless = args.serverless_memory is not None or args.serverless_concurrency is not None
+    if serverless and args.instance_type:
+        raise UsageError("--instance-type and --serverless-* exclude each other")
+    model = _model_source(args, image=args.image, role=validate_role(args.role))
+    waiting = _waiting(args)
+    request = deploy.DeployRequest(
+        endpoint=endpoint,
+        model=model,
+        capacity=Capacity(
+            instance_type=None if serverless else (args.instance_type or DEFAULT_INSTANCE_TYPE),
+            instance_count=args.instance_count,
+            serverless_memory_mb=args.serverless_memory,
+            serverless_concurrency=args.serverless_concurrency,
+        ).validate(),
+        variant=validate_name(args.variant, "variant"),
+        data_capture=(
+            DataCapture(args.data_capture, args.data_capture_percent).validate()
+            if args.data_capture
+            else None
+        ),
+        waiting=waiting,
+        update_instead=(
+            update.UpdateRequest(endpoint, model, instance_type=args.instance_type, waiting=waiting)
+            if args.update
+            else None
+        ),
+    )
+    return deploy.run(Aws(args.region), request)
+
+
+def _update(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "update",
+        "replace an endpoint's model without downtime (blue/green)",
+        "Create a new model and endpoint config from the endpoint's current ones and what you pass, "
+        "shift the traffic to them (SageMaker's blue/green: all at once, canary or linear, rolled back "
+        "by CloudWatch alarms) and delete the old ones once the endpoint is InService on the new.",
+    )
+    _endpoint(parser)
+    required = parser.add_argument_group("required")
+    required.add_argument(
+        "--model-data",
+        required=True,
+        metavar="S3_URI|PATH",
+        help="an s3:// URI, or a local model.tar.gz to upload",
+    )
+    parser.add_argument("--image", help="a new image URI (default: the image the endpoint runs now)")
+    parser.add_argument("--role", metavar="ARN", help="a new execution role (default: the current model's)")
+    parser.add_argument(
+        "--instance-type", metavar="TYPE", help="a new instance type (default: the current one)"
+    )
+    parser.add_argument(
+        "--instance-count", metavar="N", type=int, help="instances (default: the current count)"
+    )
+    parser.add_argument(
+        "--traffic",
+        choices=TRAFFIC_STRATEGIES,
+        default=Traffic.strategy,
+        help="how traffic moves to the new model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--traffic-percent",
+        metavar="PERCENT",
+        type=int,
+        default=Traffic.percent,
+        help="the canary's size, or the linear step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--traffic-wait",
+        metavar="SECONDS",
+        type=int,
+        default=Traffic.wait_seconds,
+        help="seconds between traffic shifts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rollback-alarm",
+        metavar="ALARM",
+        action="append",
+        default=[],
+        help="a CloudWatch alarm that rolls the update back (repeatable)",
+    )
+    parser.add_argument("--keep-old", action="store_true", help="keep the old model and endpoint config")
+    _model_options(parser)
+    _wait_options(parser)
+    _region(parser)
+    parser.set_defaults(run=_guarded("update", _run_update))
+
+
+def _run_update(args: argparse.Namespace) -> int:
+    request = update.UpdateRequest(
+        endpoint=validate_name(args.endpoint),
+        model=_model_source(args, image=args.image, role=validate_role(args.role) if args.role else None),
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        traffic=Traffic(
+            args.traffic, args.traffic_percent, args.traffic_wait, tuple(args.rollback_alarm)
+        ).validate(),
+        keep_old=args.keep_old,
+        waiting=_waiting(args),
+    )
+    return update.run(Aws(args.region), request)
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the container (repeatable)",
+    )
+    parser.add_argument(
+        "--bucket", help="where a local --model-data is uploaded (default: sagemaker-REGION-ACCOUNT)"
+    )
+    parser.add_argument(
+        "--skip-image-check", action="store_true", help="do not ask ECR whether the image exists"
+    )
+
+
+def _model_source(args: argparse.Namespace, *, image: str | None, role: str | None) -> ModelSource:
+    return ModelSource(
+        model_data=args.model_data,
+        image=image,
+        role=role,
+        env=parse_env(args.env),
+        bucket=args.bucket,
+        check_image=not args.skip_image_check,
+    )
+
+
+def _wait_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-wait", action="store_true", help="return once AWS accepted the request")
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=Waiting.timeout,
+        help="how long to wait for the endpoint (default: %(default)g)",
+    )
+
+
+def _waiting(args: argparse.Namespace) -> Waiting:
+    text = os.environ.get(POLL_ENV, "").strip()
+    try:
+        interval = float(text) if text else POLL_SECONDS
+    except ValueError:
+        raise UsageError(f"{POLL_ENV}={text!r}: seconds between polls, a number") from None
+    if interval <= 0:
+        raise UsageError(f"{POLL_ENV}={text!r}: seconds between polls, above 0")
+    return Waiting(enabled=not args.no_wait, timeout=args.timeout, interval=interval)
+
+
+# --- invoke and autoscale ----------------------------------------------------------------------
+
+
+def _invoke(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "invoke",
+        "send one request to an endpoint",
+        "Send one request to an endpoint (InvokeEndpoint) and print the status, the answer's headers "
+        "and its body; a model error prints the container's own status and message.",
+    )
+    _endpoint(parser)
+    required = parser.add_argument_group("required")
+    required.add_argument("--content-type", required=True, metavar="MEDIA_TYPE", help="the body's media type")
+    body = required.add_mutually_exclusive_group(required=True)
+    body.add_argument("--body", help="the request body, as text")
+    body.add_argument("--file", type=Path, help="a file holding the request body")
+    parser.add_argument("--accept", metavar="MEDIA_TYPE", help="the media type to answer in")
+    parser.add_argument("--custom-attributes", metavar="TEXT", help="passed to the container as is")
+    parser.add_argument("--inference-id", metavar="ID", help="an id for data capture")
+    parser.add_argument("--target-variant", metavar="NAME", help="the variant to send the request to")
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        request = invoke.InvokeRequest(
+            endpoint=validate_name(args.endpoint),
+            body=_body(args.body, args.file),
+            content_type=args.content_type,
+            accept=args.accept,
+            custom_attributes=args.custom_attributes,
+            inference_id=args.inference_id,
+            target_variant=args.target_variant,
+        )
+        return invoke.run(Aws(args.region), request)
+
+    parser.set_defaults(run=_guarded("invoke", run))
+
+
+def _body(text: str | None, path: Path | None) -> bytes:
+    if path is None:
+        return (text or "").encode()
+    if not path.is_file():
+        raise UsageError(f"--file {path}: no such file")
+    return path.read_bytes()
+
+
+class _RemoveScaling(argparse.Action):
+    """--remove, the other form of `byoc autoscale`: it takes none of the policy's options.
+
+    argparse has no "required unless"; this action, run while the arguments are parsed, lifts the
+    requirement from the options a removal does not take (their parser is built for one parse).
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, policy: list[argparse.Action], **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+        self.policy = policy
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True)
+        for action in self.policy:
+            action.required = False
+
+
+def _autoscale(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "autoscale",
+        "target-tracking auto scaling on invocations per instance",
+        "Scale an endpoint variant's instances to keep its invocations per instance per minute near a "
+        "target (Application Auto Scaling), or remove that with --remove.",
+        usage="byoc autoscale ENDPOINT --min N --max N --target-invocations PER_MINUTE [options]\n"
+        "       byoc autoscale ENDPOINT --remove [--variant NAME] [--region REGION]",
+    )
+    _endpoint(parser)
+    required = parser.add_argument_group("required (unless --remove)")
+    policy = [
+        required.add_argument(
+            "--min", metavar="N", type=int, dest="min_capacity", required=True, help="the fewest instances"
+        ),
+        required.add_argument(
+            "--max", metavar="N", type=int, dest="max_capacity", required=True, help="the most instances"
+        ),
+        required.add_argument(
+            "--target-invocations",
+            metavar="PER_MINUTE",
+            type=float,
+            required=True,
+            help="the invocations per instance per minute to keep near",
+        ),
+    ]
+    parser.add_argument(
+        "--scale-in-cooldown",
+        metavar="SECONDS",
+        type=int,
+        default=Scaling.scale_in_cooldown,
+        help="seconds after a scale-in before the next (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scale-out-cooldown",
+        metavar="SECONDS",
+        type=int,
+        default=Scaling.scale_out_cooldown,
+        help="seconds after a scale-out before the next (default: %(default)s)",
+    )
+    parser.add_argument("--variant", metavar="NAME", help="the variant (default: the endpoint's only one)")
+    parser.add_argument(
+        "--remove",
+        action=_RemoveScaling,
+        policy=policy,
+        help="remove the policy and the scalable target instead",
+    )
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        endpoint = validate_name(args.endpoint)
+        if args.remove:
+            return autoscale.remove(Aws(args.region), autoscale.RemoveScalingRequest(endpoint, args.variant))
+        scaling = Scaling(
+            args.min_capacity,
+            args.max_capacity,
+            args.target_invocations,
+            args.scale_in_cooldown,
+            args.scale_out_cooldown,
+        ).validate()
+        return autoscale.run(Aws(args.region), autoscale.AutoscaleRequest(endpoint, scaling, args.variant))
+
+    parser.set_defaults(run=_guarded("autoscale", run))
+
+
+# --- delete, metrics and status ----------------------------------------------------------------
+
+
+def _delete(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "delete",
+        "delete an endpoint, its configs, models and auto scaling",
+        "Delete an endpoint with its auto scaling, the endpoint configs and models byoc made for it "
+        "(found by their tag), after asking for the endpoint's name on a terminal.",
+    )
+    _endpoint(parser)
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--keep-models", action="store_true", help="delete the endpoint and configs, keep the models"
+    )
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        request = delete.DeleteRequest(
+            validate_name(args.endpoint), confirmed=args.yes, keep_models=args.keep_models
+        )
+        return delete.run(Aws(args.region), request)
+
+    parser.set_defaults(run=_guarded("delete", run))
+
+
+def _metrics(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "metrics",
+        "invocations, latencies and errors from CloudWatch",
+        "An endpoint's invocations, model and overhead latencies and 4xx/5xx errors over a window, "
+        "from CloudWatch; with --local, a local endpoint's since it started.",
+    )
+    _endpoint(parser)
+    parser.add_argument(
+        "--since", metavar="DURATION", default="1h", help="the window: 30m, 3h, 2d, ... (default: 1h)"
+    )
+    parser.add_argument("--variant", metavar="NAME", help="the variant (default: the endpoint's only one)")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw the series into this PNG")
+    parser.add_argument("--local", action="store_true", help="ENDPOINT is a local endpoint (byoc local up)")
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        if args.local:
+            return metrics.run_local(args.endpoint)
+        request = metrics.MetricsRequest(
+            endpoint=validate_name(args.endpoint),
+            window=parse_since(args.since),
+            variant=args.variant,
+            plot=args.plot,
+        )
+        return metrics.run(Aws(args.region), request)
+
+    parser.set_defaults(run=_guarded("metrics", run))
+
+
+def _status(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "status",
+        "an endpoint's state, variants, config and scaling",
+        "An endpoint's state (and SageMaker's reason when it failed), its config, and per variant the "
+        "model, instance type, instance counts, weight and auto scaling.",
+    )
+    _endpoint(parser)
+    _region(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        return status.run(Aws(args.region), validate_name(args.endpoint))
+
+    parser.set_defaults(run=_guarded("status", run))
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str, **kwargs
+) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=summary, description=description, **kwargs)
+
+
+def _endpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint's name")
+
+
+def _region(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region", help="the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the AWS CLI config)"
+    )
+
+
+def _guarded(name: str, command: Command) -> Command:
+    """`command` with its failures as messages and exit statuses, never a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except ValueError as exc:  # UsageError, a bad name, --env or URI: the arguments
+            complain(name, str(exc))
+            return 2
+        except (AwsError, WaitTimeout, BotoCoreError) as exc:  # BotoCoreError: no credentials, ...
+            complain(name, str(exc))
+            return 1
+        except ClientError as exc:
+            complain(name, error_message(exc))
+            return 1
+        except KeyboardInterrupt:
+            print(file=sys.stderr)  # off a progress line
+            complain(name, "interrupted; whatever AWS was doing carries on (`byoc status` shows where it is)")
+            return 130
+
+    return run

@@ -1,0 +1,120 @@
+"""A new model and the endpoint config that serves it: what deploy and update both create.
+
+Before anything is created: the image is one SageMaker can pull, and the model data is in S3 (a
+local archive is uploaded first). A model from a training job, or several models behind one
+container, would enter here as another source or container shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.aws.clients.session import Aws
+from deploy.aws.errors import UsageError
+from deploy.aws.flows.upload import upload
+from deploy.aws.output import describe_capacity, say
+from deploy.aws.plan import naming
+from deploy.aws.plan.endpoints import Capacity, endpoint_config_request, model_request
+from deploy.aws.uris import parse_ecr_image, parse_s3_uri
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What a new model runs. In an update's request, image and role None keep the current model's
+    and env is added to its environment."""
+
+    model_data: str  # an s3:// URI, or a local model.tar.gz to upload
+    image: str | None = None
+    role: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    bucket: str | None = None  # for a local archive; default: sagemaker-REGION-ACCOUNT
+    check_image: bool = True  # ask ECR whether the image exists
+
+
+@dataclass(frozen=True)
+class Created:
+    model_name: str
+    config_name: str
+
+
+def create_model_and_config(
+    aws: Aws,
+    endpoint: str,
+    model: ModelSource,
+    *,
+    capacity: Capacity,
+    variant: str,
+    data_capture: dict | None,
+) -> Created:
+    """Create the model (its image and role decided by now) and a one-variant endpoint config for it."""
+    if model.image is None or model.role is None:
+        raise UsageError("a new model needs --image and --role")
+    model_name = naming.generate_name(endpoint, "m")
+    config_name = naming.generate_name(endpoint, "c")
+    model_data = _model_data(aws, model, endpoint, model_name)
+    model_arguments = model_request(
+        model_name,
+        endpoint=endpoint,
+        image=model.image,
+        model_data=model_data,
+        role=model.role,
+        env=model.env,
+    )
+    config_arguments = endpoint_config_request(
+        config_name,
+        endpoint=endpoint,
+        model_name=model_name,
+        capacity=capacity,
+        variant=variant,
+        data_capture=data_capture,
+    )
+    say(f"creating model {model_name} (image {model.image}, model data {model_data})")
+    aws.sagemaker.create_model(model_arguments)
+    say(f"creating endpoint config {config_name} ({describe_capacity(capacity)}, variant {variant})")
+    aws.sagemaker.create_endpoint_config(config_arguments)
+    return Created(model_name, config_name)
+
+
+def check_image(aws: Aws, uri: str) -> None:
+    """Refuse, before anything is created, an image SageMaker could not pull: it would fail the
+    endpoint only after many minutes. Images outside ECR get a note (SageMaker pulls from ECR, or
+    from a private registry reached through a VPC)."""
+    image = parse_ecr_image(uri)
+    if image is None:
+        say(f"note: {uri} is not an ECR image; SageMaker pulls from ECR (or a private registry in your VPC)")
+        return
+    if image.region != aws.region:
+        raise UsageError(
+            f"--image {uri} is in ECR of {image.region}, the endpoint in {aws.region}: SageMaker pulls "
+            "from ECR of its own region (push there with build_and_push.sh --region)"
+        )
+    problem = aws.ecr.image_problem(image)
+    if problem:
+        raise UsageError(f"--image {uri}: ECR has no such image ({problem}); --skip-image-check to go on")
+
+
+def remove(aws: Aws, configs: list[str], models: list[str]) -> None:
+    """Delete endpoint configs, then models, saying which were there."""
+    for name in configs:
+        if aws.sagemaker.delete("endpoint_config", name):
+            say(f"deleted endpoint config {name}")
+    for name in models:
+        if aws.sagemaker.delete("model", name):
+            say(f"deleted model {name}")
+
+
+def _model_data(aws: Aws, source: ModelSource, endpoint: str, model_name: str) -> str:
+    """The model data's S3 URI: checked when it is one, uploaded when it is a local archive."""
+    value = source.model_data
+    if value.startswith("s3://"):
+        parse_s3_uri(value)
+        if not aws.s3.exists(value):
+            raise UsageError(f"--model-data {value}: no such S3 object (SageMaker would fail minutes later)")
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise UsageError(f"--model-data {value}: neither an s3:// URI nor a local file")
+    bucket = source.bucket or aws.s3.ensure_bucket(naming.default_bucket(aws.region, aws.account))
+    return upload(aws, path, naming.upload_uri(bucket, endpoint, model_name))

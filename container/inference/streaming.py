@@ -2,8 +2,8 @@
 
 With SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a batch transform's MaxPayloadInMB=0) SageMaker sends a
 payload "arbitrarily large ... using HTTP chunked encoding" (API reference, CreateTransformJob).
-For the runtime's own codecs (no custom input_fn, output_fn or transform_fn) and a line format in
-and out, such a body is cut into pieces of whole lines (about PIECE_BYTES each) as it arrives; each
+For the runtime's own decoders and a handler whose predict_fn and output_fn answer row by row
+(`batchable`, `line_per_row`), with a line format in and out, such a body is cut into pieces of whole lines (about PIECE_BYTES each) as it arrives; each
 piece goes through the runtime's decoder and one predict_fn call, and its encoded rows are appended
 to the answer. Memory holds one piece, not the body.
 
@@ -36,8 +36,18 @@ NUMBERING = re.compile(r"\b(row|line) (\d+)\b")
 
 
 def streamable(handler: Handler, content_type: str | None, accept: str) -> mediatypes.MediaType | None:
-    """The parsed Content-Type when this request can be served in pieces; None otherwise."""
-    if handler.reads_own_input or handler.writes_own_output or accept not in STREAMABLE:
+    """The parsed Content-Type when this request can be served in pieces; None otherwise.
+
+    Only when the pieces' answers, one after another, are the whole body's answer: the runtime
+    decodes the body, predict_fn answers one entry per row (its layer promises `batchable`), and
+    output_fn writes one line per row (the runtime's encoders, or a layer that promises
+    `line_per_row`).
+    """
+    if handler.reads_own_input or handler.predict_fn is None or accept not in STREAMABLE:
+        return None
+    if not handler.predict_fn.options.batchable:
+        return None
+    if handler.writes_own_output and not (handler.output_fn and handler.output_fn.options.line_per_row):
         return None
     try:
         media_type = mediatypes.parse_content_type(content_type)

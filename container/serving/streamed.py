@@ -1,7 +1,7 @@
 """POST /invocations for a body without a size limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0), in pieces.
 
 Taken instead of container.serving.invocations for a CSV or JSON Lines body (and a CSV or JSON Lines
-answer) when the runtime's own codecs serve it (container.inference.streaming). The body is read as
+answer) when the handler answers row by row (container.inference.streaming). The body is read as
 it arrives, chunked or not, and handled piece by piece; the answer is written to a spooled file
 (memory up to SPOOL_MEMORY_BYTES, then disk) and sent in chunks once every piece has succeeded.
 

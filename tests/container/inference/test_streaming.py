@@ -75,3 +75,31 @@ def test_rebase_leaves_other_numbers_alone() -> None:
     assert moved.message == "row 12 has 3 columns, not row 2's 4 (row 2)"
     assert moved.details == {"row": 12} and moved.code == "x"
     assert decoder.rebase(error, 0) is error
+
+
+def test_served_in_pieces_only_when_the_answers_go_row_by_row() -> None:
+    import types
+
+    from container.contract.functions import resolve
+    from container.inference.streaming import streamable
+    from handlers import sklearn
+
+    assert streamable(resolve(None, sklearn.HANDLER), "text/csv", "text/csv") == CSV
+    assert streamable(resolve(None, sklearn.HANDLER), "text/csv", "application/json") is None  # one document
+    assert streamable(resolve(None, sklearn.HANDLER), "application/x-npy", "text/csv") is None
+
+    def output_fn(prediction, accept):
+        return b"one answer for the whole body", accept
+
+    user = types.ModuleType("inference")
+    user.output_fn = output_fn  # no line_per_row promise: its answers may not be concatenated
+    assert streamable(resolve(user, sklearn.HANDLER), "text/csv", "text/csv") is None
+    user.BYOC_HANDLER_OPTIONS = {"line_per_row": True}
+    assert streamable(resolve(user, sklearn.HANDLER), "text/csv", "text/csv") == CSV
+
+    def predict_fn(data, model):
+        return data.sum()
+
+    aggregate = types.ModuleType("inference")
+    aggregate.predict_fn = predict_fn  # not batchable: one answer per body, not per row
+    assert streamable(resolve(aggregate, sklearn.HANDLER), "text/csv", "text/csv") is None

@@ -3,12 +3,13 @@
 With SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a batch transform's MaxPayloadInMB=0) SageMaker sends a
 payload "arbitrarily large ... using HTTP chunked encoding" (API reference, CreateTransformJob).
 For the runtime's own decoders and a handler whose predict_fn and output_fn answer row by row
-(`batchable`, `line_per_row`), with a line format in and out, such a body is cut into pieces of whole lines (about PIECE_BYTES each) as it arrives; each
-piece goes through the runtime's decoder and one predict_fn call, and its encoded rows are appended
-to the answer. Memory holds one piece, not the body.
+(`batchable`, `line_per_row`), with a line format in and out, such a body is cut into pieces of
+whole lines (about PIECE_BYTES each) as it arrives; each piece goes through the runtime's decoder
+and one predict_fn call, and its encoded rows are appended to the answer. Memory holds one piece,
+not the body.
 
 The answer is the concatenation of the pieces' answers, which is what the whole body would have
-given: the CSV and JSON Lines encoders write one line per row. What a piece's decoder or predict_fn
+given, as output_fn writes one line per row. What a piece's decoder or predict_fn
 says of its rows is said of the body's: the row (CSV) or line (JSON Lines) numbers in an error are
 moved by the lines of the pieces before it, a header is only taken from the first piece, and every
 piece must have the first one's width.

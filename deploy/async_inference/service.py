@@ -68,11 +68,14 @@ class AsyncService:
         pick: Callable[[], Any],
         s3: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        use: Callable[[Any], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
-        """`instances()` counts the healthy instances; `pick()` gives the next one (with .url), or None."""
+        """`instances()` counts the healthy instances; `pick()` gives the next one (with .url), or
+        None; `use(instance)` wraps its use (the front counts requests in flight per instance)."""
         self.config = config
         self.instances = instances
         self.pick = pick
+        self.use = use or (lambda instance: contextlib.nullcontext())
         self.s3 = s3
         self.clock = clock
         self.queue: AsyncQueue[_Job] = AsyncQueue(capacity=self._capacity(), instances=instances())
@@ -124,9 +127,10 @@ class AsyncService:
     async def _process(self, job: _Job, instance: Any, http: httpx.AsyncClient) -> None:
         ok = False
         try:
-            outcome = await processor.process(
-                job.request, job.where, instance.url, http, self.s3, received=job.received
-            )
+            with self.use(instance):
+                outcome = await processor.process(
+                    job.request, job.where, instance.url, http, self.s3, received=job.received
+                )
             ok = outcome.ok
             self._record(job, outcome)
         except Exception:

@@ -18,7 +18,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy.aws.clients.botocore_errors import error_message
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import AwsError, UsageError
-from deploy.aws.flows import autoscale, delete, deploy, invoke, metrics, push, status, update, upload
+from deploy.aws.flows import (
+    autoscale,
+    delete,
+    deploy,
+    invoke,
+    metrics,
+    push,
+    status,
+    transform,
+    update,
+    upload,
+)
 from deploy.aws.flows.model_config import ModelSource
 from deploy.aws.output import complain
 from deploy.aws.plan.endpoints import (
@@ -31,9 +42,11 @@ from deploy.aws.plan.endpoints import (
 )
 from deploy.aws.plan.metrics import parse_since
 from deploy.aws.plan.scaling import Scaling
+from deploy.aws.plan.transform_job import JobSpec
 from deploy.aws.waiters import POLL_SECONDS, Waiting, WaitTimeout
 from deploy.container_env import parse_env
 from deploy.sagemaker_names import DEFAULT_VARIANT, validate_name
+from deploy.transform.arguments import add_data_arguments, settings_from
 
 POLL_ENV = "BYOC_POLL_SECONDS"  # how often a waiting command asks AWS (tests make it short)
 
@@ -44,7 +57,18 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    for add in (_push, _upload, _deploy, _update, _invoke, _autoscale, _delete, _metrics, _status):
+    for add in (
+        _push,
+        _upload,
+        _deploy,
+        _update,
+        _invoke,
+        _autoscale,
+        _transform,
+        _delete,
+        _metrics,
+        _status,
+    ):
         add(commands)
 
 
@@ -474,6 +498,97 @@ def _autoscale(commands: argparse._SubParsersAction) -> None:
         return autoscale.run(Aws(args.region), autoscale.AutoscaleRequest(endpoint, scaling, args.variant))
 
     parser.set_defaults(run=_guarded("autoscale", run))
+
+
+# --- transform ----------------------------------------------------------------------------------
+
+
+def _transform(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "transform",
+        "a batch transform job on SageMaker, waited for",
+        "Create a batch transform job (CreateTransformJob) on an existing model (--model), or on a model "
+        "made for it from --image, --model-data and --role; wait for it with progress and print the output "
+        "location, or SageMaker's FailureReason. The data flags are `byoc local transform`'s: try a job "
+        "there first. Ctrl-C while waiting stops the job.",
+        usage="byoc transform JOB (--model NAME | --image URI --model-data S3_URI --role ARN)\n"
+        "       --input S3_URI --output S3_URI --content-type TYPE [data options] [options]",
+    )
+    parser.add_argument("job", metavar="JOB", help="the transform job's name (unique in the region)")
+    model = parser.add_argument_group("the model (--model, or the three others)")
+    model.add_argument("--model", metavar="NAME", help="an existing SageMaker model")
+    model.add_argument("--image", metavar="URI", help="the image URI, for a model made for the job")
+    model.add_argument(
+        "--model-data", metavar="S3_URI", help="model.tar.gz in S3, for a model made for the job"
+    )
+    model.add_argument("--role", metavar="ARN", help="the execution role, for a model made for the job")
+    required = parser.add_argument_group("required")
+    required.add_argument("--input", required=True, metavar="S3_URI", help="every object under this prefix")
+    required.add_argument("--output", required=True, metavar="S3_URI", help="where OBJECT.out go")
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--instance-type", metavar="TYPE", default=DEFAULT_INSTANCE_TYPE, help="(default: %(default)s)"
+    )
+    parser.add_argument("--instance-count", metavar="N", type=int, default=1, help="(default: %(default)s)")
+    parser.add_argument(
+        "--invocation-timeout",
+        metavar="SECONDS",
+        type=int,
+        help="InvocationsTimeoutInSeconds, 1-3600 (AWS: 600)",
+    )
+    parser.add_argument("--max-retries", metavar="N", type=int, help="InvocationsMaxRetries, 0-3 (AWS: 3)")
+    parser.add_argument(
+        "--manifest",
+        action="store_true",
+        help="--input is a manifest file listing the objects (ManifestFile)",
+    )
+    parser.add_argument("--gzip", action="store_true", help="the input objects are gzip-compressed (Gzip)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the job's containers (repeatable; at most 16)",
+    )
+    parser.add_argument(
+        "--skip-image-check", action="store_true", help="do not ask ECR whether the image exists"
+    )
+    _wait_options(parser)
+    _region(parser)
+    parser.set_defaults(run=_guarded("transform", _run_transform))
+
+
+def _run_transform(args: argparse.Namespace) -> int:
+    job = validate_name(args.job, "transform job")
+    made = any(value is not None for value in (args.image, args.model_data, args.role))
+    if (args.model is None) == (not made) or (made and None in (args.image, args.model_data, args.role)):
+        raise UsageError("name a model: --model NAME, or --image, --model-data and --role to make one")
+    source = (
+        ModelSource(
+            model_data=args.model_data,
+            image=args.image,
+            role=validate_role(args.role),
+            check_image=not args.skip_image_check,
+        )
+        if made
+        else None
+    )
+    spec = JobSpec(
+        name=job,
+        model_name=args.model or f"{job}-model",
+        input_uri=args.input,
+        output_uri=args.output,
+        instance_type=args.instance_type,
+        settings=settings_from(args, args.instance_count),
+        instance_count=args.instance_count,
+        environment=parse_env(args.env),  # the job's Environment, on top of the model's
+        invocation_timeout=args.invocation_timeout,
+        max_retries=args.max_retries,
+        manifest=args.manifest,
+        gzip=args.gzip,
+    )
+    return transform.run(Aws(args.region), transform.TransformRequest(spec, source, _waiting(args)))
 
 
 # --- delete, metrics and status ----------------------------------------------------------------

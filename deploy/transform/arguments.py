@@ -82,14 +82,3 @@ def settings_from(args: argparse.Namespace, instance_count: int = 1) -> Transfor
         join_source=args.join_source,
         instance_count=instance_count,
     )
-
-
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    """--env K=V pairs; ValueError naming the first that is not one."""
-    env = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise ValueError(f"--env {pair!r} is not K=V")
-        env[key] = value
-    return env

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 from pathlib import Path
 
+from deploy.container_env import InvalidEnv, parse_env
 from deploy.local.docker import DockerError
+from deploy.local.interrupts import sigterm_as_interrupt
 from deploy.transform import local
-from deploy.transform.arguments import add_data_arguments, parse_env, settings_from
+from deploy.transform.arguments import add_data_arguments, settings_from
 from deploy.transform.engine import DEFAULT_INVOCATION_TIMEOUT, DEFAULT_MAX_RETRIES
 from deploy.transform.layout import FAILURES_FILE, LayoutError
 from deploy.transform.settings import SettingsError
@@ -38,23 +39,38 @@ def register_local(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    required = parser.add_argument_group("required")
+    required.add_argument(
         "--image", required=True, help="the serving image (started as `docker run IMAGE serve`)"
     )
-    parser.add_argument("--model-data", required=True, type=Path, help="model.tar.gz (or a model directory)")
-    parser.add_argument(
-        "--input", required=True, type=Path, help="a file, or a directory (every file, recursively)"
+    required.add_argument(
+        "--model-data", required=True, type=Path, metavar="PATH", help="model.tar.gz, or a model directory"
+    )
+    required.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="a file, or a directory (every file, recursively)",
+    )
+    required.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="the directory for FILE.out (made if missing)",
     )
     parser.add_argument(
-        "--output", required=True, type=Path, help="the directory for FILE.out (made if missing)"
-    )
-    parser.add_argument(
-        "--instances", type=int, default=1, help="containers sharing the requests (default 1)"
+        "--instances", type=int, default=1, metavar="N", help="containers sharing the requests (default: 1)"
     )
     add_data_arguments(parser)
     run = parser.add_argument_group("running")
     run.add_argument(
-        "--env", action="append", default=[], metavar="K=V", help="environment of the containers (repeatable)"
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the containers (repeatable)",
     )
     run.add_argument(
         "--keep-going",
@@ -68,22 +84,22 @@ def register_local(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--invocation-timeout",
         type=float,
         default=DEFAULT_INVOCATION_TIMEOUT,
-        metavar="S",
-        help="seconds a request may take (InvocationsTimeoutInSeconds; default 600)",
+        metavar="SECONDS",
+        help="seconds a request may take (InvocationsTimeoutInSeconds; default: 600)",
     )
     run.add_argument(
         "--max-retries",
         type=int,
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
-        help="retries of a request that got no answer or a 5xx (InvocationsMaxRetries, 0-3; default 3)",
+        help="retries of a request that got no answer or a 5xx (InvocationsMaxRetries, 0-3; default: 3)",
     )
     run.add_argument(
         "--startup-timeout",
         type=float,
         default=300,
-        metavar="S",
-        help="seconds each container may take to answer /ping",
+        metavar="SECONDS",
+        help="seconds each container may take to answer /ping (default: 300)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress line")
     parser.set_defaults(run=run_local)
@@ -92,7 +108,7 @@ def register_local(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 def run_local(args: argparse.Namespace) -> int:
     say = local.stderr_say
-    _sigterm_as_interrupt()
+    sigterm_as_interrupt()
     if not 0 <= args.max_retries <= 3:
         return _fail(f"--max-retries {args.max_retries}: 0 to 3", 2)
     if args.instances < 1:
@@ -117,7 +133,7 @@ def run_local(args: argparse.Namespace) -> int:
         return _fail("interrupted; the containers have been removed", 130)
     except SettingsError as exc:
         return _fail("the settings would be refused: " + "; ".join(exc.problems), 2)
-    except (ValueError, LayoutError) as exc:
+    except (InvalidEnv, LayoutError) as exc:
         return _fail(str(exc), 2)
     except (local.LocalTransformError, DockerError) as exc:
         return _fail(str(exc))
@@ -127,12 +143,3 @@ def run_local(args: argparse.Namespace) -> int:
 def _fail(message: str, status: int = 1) -> int:
     local.stderr_say(f"error: {message}")
     return status
-
-
-def _sigterm_as_interrupt() -> None:
-    # `kill` of a running transform cleans up exactly as Ctrl-C does.
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)

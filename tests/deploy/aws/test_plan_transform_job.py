@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.transform.aws_job import JobRequestError, JobSpec, create_request, interpret
+from deploy.aws.plan.transform_job import JobRequestError, JobSpec, create_request, interpret
 from deploy.transform.settings import SettingsError, TransformSettings
 
 CSV = TransformSettings(content_type="text/csv", accept="text/csv", split_type="Line", assemble_with="Line")

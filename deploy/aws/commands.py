@@ -15,6 +15,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from deploy.async_inference.config import AsyncConfigError, AsyncSettings
 from deploy.aws.clients.botocore_errors import error_message
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import AwsError, UsageError
@@ -32,6 +33,7 @@ from deploy.aws.flows import (
 )
 from deploy.aws.flows.model_config import ModelSource
 from deploy.aws.output import complain
+from deploy.aws.plan.async_scaling import AsyncScalingError, BacklogScaling
 from deploy.aws.plan.endpoints import (
     DEFAULT_INSTANCE_TYPE,
     TRAFFIC_STRATEGIES,
@@ -43,6 +45,7 @@ from deploy.aws.plan.endpoints import (
 from deploy.aws.plan.metrics import parse_since
 from deploy.aws.plan.scaling import Scaling
 from deploy.aws.plan.transform_job import JobSpec
+from deploy.aws.uris import parse_s3_uri
 from deploy.aws.waiters import POLL_SECONDS, Waiting, WaitTimeout
 from deploy.container_env import parse_env
 from deploy.sagemaker_names import DEFAULT_VARIANT, validate_name
@@ -210,6 +213,23 @@ def _deploy(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--update", action="store_true", help="when the endpoint exists, update it (as byoc update)"
     )
+    asynchronous = parser.add_argument_group(
+        "asynchronous inference (AsyncInferenceConfig: the endpoint then takes InvokeEndpointAsync only)"
+    )
+    asynchronous.add_argument(
+        "--async-output", metavar="S3_URI", help="where results go (S3OutputPath); makes the endpoint async"
+    )
+    asynchronous.add_argument(
+        "--async-failure", metavar="S3_URI", help="where errors go (S3FailurePath; default: with the results)"
+    )
+    asynchronous.add_argument(
+        "--async-max-concurrent",
+        metavar="N",
+        type=int,
+        help="requests in flight per instance, 1-1000 (default: SageMaker chooses)",
+    )
+    asynchronous.add_argument("--sns-success", metavar="ARN", help="an SNS topic told of each result")
+    asynchronous.add_argument("--sns-error", metavar="ARN", help="an SNS topic told of each error")
     _model_options(parser)
     _wait_options(parser)
     _region(parser)
@@ -238,6 +258,7 @@ def _run_deploy(args: argparse.Namespace) -> int:
             if args.data_capture
             else None
         ),
+        asynchronous=_async_settings(args),
         waiting=waiting,
         update_instead=(
             update.UpdateRequest(endpoint, model, instance_type=args.instance_type, waiting=waiting)
@@ -246,6 +267,26 @@ def _run_deploy(args: argparse.Namespace) -> int:
         ),
     )
     return deploy.run(Aws(args.region), request)
+
+
+def _async_settings(args: argparse.Namespace) -> AsyncSettings | None:
+    """deploy's async flags as AsyncInferenceConfig settings, checked; None for a real-time endpoint."""
+    others = (args.async_failure, args.async_max_concurrent, args.sns_success, args.sns_error)
+    if args.async_output is None:
+        if any(value is not None for value in others):
+            raise UsageError("--async-failure, --async-max-concurrent and --sns-* need --async-output")
+        return None
+    settings = AsyncSettings(
+        output_path=args.async_output,
+        failure_path=args.async_failure,
+        max_concurrent_per_instance=args.async_max_concurrent,
+        success_topic=args.sns_success,
+        error_topic=args.sns_error,
+    )
+    try:
+        return settings.check()
+    except AsyncConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _update(commands: argparse._SubParsersAction) -> None:
@@ -361,6 +402,10 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _waiting(args: argparse.Namespace) -> Waiting:
+    return Waiting(enabled=not args.no_wait, timeout=args.timeout, interval=_poll_seconds())
+
+
+def _poll_seconds() -> float:
     text = os.environ.get(POLL_ENV, "").strip()
     try:
         interval = float(text) if text else POLL_SECONDS
@@ -368,7 +413,7 @@ def _waiting(args: argparse.Namespace) -> Waiting:
         raise UsageError(f"{POLL_ENV}={text!r}: seconds between polls, a number") from None
     if interval <= 0:
         raise UsageError(f"{POLL_ENV}={text!r}: seconds between polls, above 0")
-    return Waiting(enabled=not args.no_wait, timeout=args.timeout, interval=interval)
+    return interval
 
 
 # --- invoke and autoscale ----------------------------------------------------------------------
@@ -380,7 +425,9 @@ def _invoke(commands: argparse._SubParsersAction) -> None:
         "invoke",
         "send one request to an endpoint",
         "Send one request to an endpoint (InvokeEndpoint) and print the status, the answer's headers "
-        "and its body; a model error prints the container's own status and message.",
+        "and its body; a model error prints the container's own status and message. With --async, "
+        "InvokeEndpointAsync: the input in S3 (--input) or inline (at most 128,000 bytes), then the "
+        "result (or error) object waited for and printed.",
     )
     _endpoint(parser)
     required = parser.add_argument_group("required")
@@ -388,13 +435,36 @@ def _invoke(commands: argparse._SubParsersAction) -> None:
     body = required.add_mutually_exclusive_group(required=True)
     body.add_argument("--body", help="the request body, as text")
     body.add_argument("--file", type=Path, help="a file holding the request body")
+    body.add_argument("--input", metavar="S3_URI", help="with --async: the request body's S3 object")
     parser.add_argument("--accept", metavar="MEDIA_TYPE", help="the media type to answer in")
     parser.add_argument("--custom-attributes", metavar="TEXT", help="passed to the container as is")
     parser.add_argument("--inference-id", metavar="ID", help="an id for data capture")
     parser.add_argument("--target-variant", metavar="NAME", help="the variant to send the request to")
+    asynchronous = parser.add_argument_group("asynchronous endpoints (InvokeEndpointAsync)")
+    asynchronous.add_argument("--async", dest="asynchronous", action="store_true", help="InvokeEndpointAsync")
+    asynchronous.add_argument(
+        "--ttl",
+        metavar="SECONDS",
+        type=int,
+        help="RequestTTLSeconds: the longest wait in the queue (60-21600)",
+    )
+    asynchronous.add_argument(
+        "--invocation-timeout", metavar="SECONDS", type=int, help="InvocationTimeoutSeconds (1-3600)"
+    )
+    asynchronous.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=invoke.AsyncInvokeRequest.wait_seconds,
+        help="how long to wait for the result; 0: print its location and return (default: %(default)g)",
+    )
     _region(parser)
 
     def run(args: argparse.Namespace) -> int:
+        if args.asynchronous:
+            return invoke.run_async(Aws(args.region), _async_invoke(args))
+        if args.input or args.ttl is not None or args.invocation_timeout is not None:
+            raise UsageError("--input, --ttl and --invocation-timeout are for --async")
         request = invoke.InvokeRequest(
             endpoint=validate_name(args.endpoint),
             body=_body(args.body, args.file),
@@ -407,6 +477,26 @@ def _invoke(commands: argparse._SubParsersAction) -> None:
         return invoke.run(Aws(args.region), request)
 
     parser.set_defaults(run=_guarded("invoke", run))
+
+
+def _async_invoke(args: argparse.Namespace) -> invoke.AsyncInvokeRequest:
+    if args.target_variant:
+        raise UsageError("--target-variant is not a parameter of InvokeEndpointAsync")
+    if args.input is not None:
+        parse_s3_uri(args.input)
+    return invoke.AsyncInvokeRequest(
+        endpoint=validate_name(args.endpoint),
+        content_type=args.content_type,
+        input_location=args.input,
+        body=None if args.input else _body(args.body, args.file),
+        accept=args.accept,
+        custom_attributes=args.custom_attributes,
+        inference_id=args.inference_id,
+        ttl_seconds=args.ttl,
+        invocation_timeout_seconds=args.invocation_timeout,
+        wait_seconds=args.wait,
+        poll_seconds=_poll_seconds(),
+    )
 
 
 def _body(text: str | None, path: Path | None) -> bytes:
@@ -434,14 +524,21 @@ class _RemoveScaling(argparse.Action):
             action.required = False
 
 
+class _AsyncScaling(_RemoveScaling):
+    """--async: the backlog policy instead of the invocations one, so --target-invocations is not needed."""
+
+
 def _autoscale(commands: argparse._SubParsersAction) -> None:
     parser = _command(
         commands,
         "autoscale",
-        "target-tracking auto scaling on invocations per instance",
+        "target-tracking auto scaling on invocations per instance, or an async endpoint's queue",
         "Scale an endpoint variant's instances to keep its invocations per instance per minute near a "
-        "target (Application Auto Scaling), or remove that with --remove.",
+        "target (Application Auto Scaling); with --async, an asynchronous endpoint's requests per instance "
+        "(ApproximateBacklogSizePerInstance), down to zero instances with --min 0; or remove that with "
+        "--remove.",
         usage="byoc autoscale ENDPOINT --min N --max N --target-invocations PER_MINUTE [options]\n"
+        "       byoc autoscale ENDPOINT --async --min N --max N [--target-backlog REQUESTS] [options]\n"
         "       byoc autoscale ENDPOINT --remove [--variant NAME] [--region REGION]",
     )
     _endpoint(parser)
@@ -482,12 +579,42 @@ def _autoscale(commands: argparse._SubParsersAction) -> None:
         policy=policy,
         help="remove the policy and the scalable target instead",
     )
+    asynchronous = parser.add_argument_group("asynchronous endpoints (deployed with --async-output)")
+    asynchronous.add_argument(
+        "--async",
+        dest="asynchronous",
+        action=_AsyncScaling,
+        policy=policy[2:],
+        help="scale on the queue (ApproximateBacklogSizePerInstance) instead; --min may be 0",
+    )
+    asynchronous.add_argument(
+        "--target-backlog",
+        metavar="REQUESTS",
+        type=float,
+        default=BacklogScaling.target_backlog_per_instance,
+        help="the requests per instance to keep near (default: %(default)g, AWS's example)",
+    )
     _region(parser)
 
     def run(args: argparse.Namespace) -> int:
         endpoint = validate_name(args.endpoint)
         if args.remove:
             return autoscale.remove(Aws(args.region), autoscale.RemoveScalingRequest(endpoint, args.variant))
+        if args.asynchronous:
+            backlog = BacklogScaling(
+                args.min_capacity,
+                args.max_capacity,
+                args.target_backlog,
+                args.scale_in_cooldown,
+                args.scale_out_cooldown,
+            )
+            try:
+                backlog.check()
+            except AsyncScalingError as exc:
+                raise UsageError(str(exc)) from None
+            return autoscale.run_async(
+                Aws(args.region), autoscale.AsyncAutoscaleRequest(endpoint, backlog, args.variant)
+            )
         scaling = Scaling(
             args.min_capacity,
             args.max_capacity,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.async_inference import config, scaling
+from deploy.async_inference import config
+from deploy.aws.plan import async_scaling as scaling
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:byoc-results"
 

@@ -14,6 +14,7 @@ in-process `ThreadedMotoServer` serves it on a loopback port):
 * Application Auto Scaling took SageMaker targets for endpoints that do not exist, and policies
   without a target: both refused now. Deleting an endpoint deregisters its targets, as in AWS.
 * transform jobs (CreateTransformJob, DescribeTransformJob, StopTransformJob): moto_transform.py.
+* asynchronous endpoints (DescribeEndpoint's AsyncInferenceConfig, InvokeEndpointAsync): moto_async.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import moto_async
 import moto_transform
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
@@ -278,6 +280,7 @@ def install() -> None:
     ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
     ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
     moto_transform.install()
+    moto_async.install()
     _PATCHED = True
 
 
@@ -317,6 +320,7 @@ class MotoServer:
 
         reset()
         moto_transform.reset()
+        moto_async.reset()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         opener.open(request, timeout=10).read()

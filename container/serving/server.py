@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -150,7 +151,11 @@ def _run_gunicorn(server: GunicornServer) -> int:
 def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
     """Install requirements, import the user module, choose and resolve the handler: all before a load."""
     user_code.install_requirements(config.code_dir)
-    user_module = user_code.import_user_module(config)
+    return assemble_model(config, user_code.import_user_module(config))
+
+
+def assemble_model(config: ServerConfig, user_module: ModuleType | None) -> tuple[ModelLifecycle, Invoker]:
+    """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
     log.info("handler: %s (%s)", choice.name, choice.reason)
     try:

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import stat
 import subprocess
@@ -173,12 +174,11 @@ def run_byoc(image: str, archive: Path, work: Path, rows: Rows, model: object, i
 
 def _transform_seconds(stderr: str) -> float | None:
     # "... 1,000,000 records in 5 request(s), 0:31 (32,258 records/s) on 1 instance(s)"
-    for line in stderr.splitlines():
-        if "records in" in line and "records/s" in line:
-            rate = float(line.split("(")[-1].split(" records/s")[0].replace(",", ""))
-            records = int(line.split("file(s), ")[1].split(" records")[0].replace(",", ""))
-            return records / rate if rate else None
-    return None
+    match = re.search(r"([\d,]+) records in .*\(([\d,]+) records/s\)", stderr)
+    if match is None:
+        return None
+    records, rate = (int(group.replace(",", "")) for group in match.groups())
+    return records / rate if rate else None
 
 
 def run_sdk(image: str, archive: Path, work: Path, rows: Rows, model: object) -> dict:
@@ -303,8 +303,8 @@ def markdown(document: dict) -> str:
     lines = [
         f"# Batch transform: {document['rows']:,} CSV rows ({document['input_bytes']:,} bytes)",
         "",
-        f"{document['when']}, {document['machine']['cpus']} CPUs. Same image, model, file and settings "
-        "(Line, MultiRecord, 6 MB, AssembleWith Line). Wall time from the command's start, containers' "
+        f"{document['when']}, {document['machine']['cpus']} CPUs. Same image, model, file and settings",
+        "(Line, MultiRecord, 6 MB, AssembleWith Line). Wall time from the command's start, containers'",
         "start included; transform time as each reports it.",
         "",
         "| run | instances | wall s | rows/s | transform s | blank lines | vs SDK |",

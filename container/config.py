@@ -19,6 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from container.archives import code_source
+from container.archives.code_source import CodeSource, CodeSourceError
 from container.archives.extraction import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_MEMBERS,
@@ -66,6 +68,11 @@ class ServerConfig:
     default_accept_is_explicit: bool = False
     model_dir: Path = Path(DEFAULT_MODEL_DIR)
     code_dir: Path = Path(DEFAULT_MODEL_DIR) / "code"
+    # SAGEMAKER_SUBMIT_DIRECTORY when it names code to fetch at start (an S3 URI or an archive):
+    # code_dir is then replaced by the private directory it is extracted into.
+    code_source: CodeSource | None = None
+    # Caps on what extracting that code may unpack (BYOC_ARCHIVE_MAX_*).
+    archive_limits: Limits = field(default_factory=Limits)
     program: str = DEFAULT_PROGRAM
     program_is_explicit: bool = False
     # BYOC_HANDLER; when unset, the handler is chosen from the model directory (handler_is_explicit
@@ -117,10 +124,11 @@ class ServerConfig:
 
 def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Read and validate every setting; raise ConfigError for the first invalid one."""
-    source = os.environ if environ is None else environ
-    env = EnvReader(source)
+    environ = os.environ if environ is None else environ
+    env = EnvReader(environ)
     model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
     program_raw = env.raw("SAGEMAKER_PROGRAM")
+    code_dir, code_from = _code_location(env, model_dir)
     return ServerConfig(
         port=env.integer("SAGEMAKER_BIND_TO_PORT", 8080, low=1, high=65535),
         bind_host=_bind_host(env),
@@ -131,7 +139,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         default_accept=_default_accept(env),
         default_accept_is_explicit=env.raw("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") is not None,
         model_dir=model_dir,
-        code_dir=_code_dir(env, model_dir),
+        code_dir=code_dir,
+        code_source=code_from,
+        archive_limits=load_archive_limits(environ),
         program=_program(program_raw),
         program_is_explicit=bool(program_raw and program_raw.strip()),
         handler=env.text("BYOC_HANDLER", DEFAULT_HANDLER),
@@ -148,7 +158,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
-        environ=MappingProxyType(dict(source)),
+        environ=MappingProxyType(dict(environ)),
     )
 
 
@@ -159,6 +169,58 @@ def load_archive_limits(environ: Mapping[str, str] | None = None) -> Limits:
         max_bytes=env.integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, low=1, high=2**63 - 1),
         max_members=env.integer(MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS, low=1, high=2**63 - 1),
     )
+
+
+DEFAULT_ML_DIR = "/opt/ml"
+DEFAULT_STOP_GRACE_SECONDS = 100.0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What `train` reads from the environment; the job's own settings are in ML_DIR/input/config.
+
+    ml_dir: /opt/ml, or SAGEMAKER_BASE_DIR (the variable AWS's training toolkit reads for the same).
+    program / submit_directory: SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY, used where the
+    hyperparameters do not say (container.training.job decides).
+    stop_grace_seconds: after SIGTERM, how long the script may take to stop before it is killed;
+    SageMaker kills the container 120 s after its SIGTERM.
+    """
+
+    ml_dir: Path = Path(DEFAULT_ML_DIR)
+    program: str | None = None
+    submit_directory: CodeSource | None = None
+    job_name: str = ""
+    log_level: int | None = None
+    framework_module: str | None = None
+    region: str = ""
+    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+    archive_limits: Limits = field(default_factory=Limits)
+
+
+def load_training_config(environ: Mapping[str, str] | None = None) -> TrainingConfig:
+    """Read and validate `train`'s settings; ConfigError for the first invalid one."""
+    environ = os.environ if environ is None else environ
+    env = EnvReader(environ)
+    submit_raw = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
+    return TrainingConfig(
+        ml_dir=training_ml_dir(environ),
+        program=env.raw("SAGEMAKER_PROGRAM"),
+        submit_directory=(
+            None if submit_raw is None else submit_directory("SAGEMAKER_SUBMIT_DIRECTORY", submit_raw)
+        ),
+        job_name=env.text("TRAINING_JOB_NAME", ""),
+        log_level=_log_level(env) if env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL") else None,
+        framework_module=env.raw("SAGEMAKER_TRAINING_MODULE"),
+        region=env.raw("AWS_REGION") or env.text("AWS_DEFAULT_REGION", ""),
+        stop_grace_seconds=env.number("BYOC_STOP_GRACE_SECONDS", DEFAULT_STOP_GRACE_SECONDS, low=1, high=115),
+        archive_limits=load_archive_limits(environ),
+    )
+
+
+def training_ml_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """/opt/ml or SAGEMAKER_BASE_DIR: where `train` writes its failure file even when the rest is invalid."""
+    env = EnvReader(os.environ if environ is None else environ)
+    return Path(env.text("SAGEMAKER_BASE_DIR", DEFAULT_ML_DIR))
 
 
 class EnvReader:
@@ -262,15 +324,35 @@ def _default_accept(env: EnvReader) -> str:
     return essence
 
 
-def _code_dir(env: EnvReader, model_dir: Path) -> Path:
-    submit_dir = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
-    # An S3 URI means the SDK packed the code into model.tar.gz under code/, where SageMaker put it.
-    if submit_dir is None or "://" in submit_dir:
-        return model_dir / "code"
-    path = Path(submit_dir)
-    if not path.is_dir():
-        raise ConfigError("SAGEMAKER_SUBMIT_DIRECTORY", submit_dir, "an existing directory or an S3 URI")
-    return path
+SUBMIT_DIRECTORY_EXPECTED = "a directory, a tar.gz archive, or an s3:// or file:// URI of one"
+
+
+def _code_location(env: EnvReader, model_dir: Path) -> tuple[Path, CodeSource | None]:
+    """The code directory, and the source to fetch it from at start when it is not a directory here.
+
+    Without SAGEMAKER_SUBMIT_DIRECTORY the code is model.tar.gz's code/. The SageMaker Python SDK
+    sets it to the S3 URI of the sourcedir.tar.gz it uploaded (a real endpoint), to a directory it
+    mounted (local mode, network isolation), or to file://DIR.
+    """
+    raw = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
+    if raw is None:
+        return model_dir / "code", None
+    source = submit_directory("SAGEMAKER_SUBMIT_DIRECTORY", raw)
+    if source.is_local_directory:
+        assert source.path is not None
+        return source.path, None
+    return model_dir / "code", source
+
+
+def submit_directory(variable: str, raw: str) -> CodeSource:
+    """Parse a submit directory value; ConfigError naming `variable` when it cannot name code."""
+    try:
+        source = code_source.parse(raw)
+    except CodeSourceError:
+        raise ConfigError(variable, raw, SUBMIT_DIRECTORY_EXPECTED) from None
+    if source.kind == code_source.LOCAL and source.path is not None and not source.path.exists():
+        raise ConfigError(variable, raw, SUBMIT_DIRECTORY_EXPECTED + " that exists")
+    return source
 
 
 def _program(raw: str | None) -> str:

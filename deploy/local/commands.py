@@ -9,6 +9,7 @@
     byoc local metrics NAME [--json]
     byoc local logs NAME [--tail N]
     byoc local transform --image IMAGE --model-data ARCHIVE --input PATH --output DIR --content-type T ...
+    byoc local train --image IMAGE --entry-point FILE --source-dir DIR --channel NAME=PATH --output-dir OUT
 
 Exit status: 0 done, 1 it could not be done (the message says why), 2 usage, 130 interrupted.
 """
@@ -25,7 +26,7 @@ from deploy.async_inference.config import AsyncConfigError, AsyncSettings
 from deploy.async_inference.service import DEFAULT_MAX_CONCURRENT_PER_INSTANCE as DEFAULT_ASYNC_CONCURRENCY
 from deploy.async_inference.service import AsyncEndpointConfig
 from deploy.container_env import InvalidEnv, parse_env
-from deploy.local import docker
+from deploy.local import docker, train_command
 from deploy.local.endpoints import LocalEndpoints
 from deploy.local.errors import LocalEndpointError
 from deploy.local.interrupts import sigterm_as_interrupt
@@ -170,6 +171,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     logs.set_defaults(run=_guarded(_logs))
 
     transform_cli.register_local(sub)
+    train_command.register(sub)  # a training job on this machine (deploy.local.training)
 
 
 def _command(

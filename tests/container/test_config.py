@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from container.config import MIB, ConfigError, ServerConfig, load_config
+from container.config import MIB, SUBMIT_DIRECTORY_EXPECTED, ConfigError, ServerConfig, load_config
 
 
 def test_defaults():
@@ -119,8 +119,16 @@ def test_default_accept_spellings(raw, expected):
 
 def test_submit_directory(tmp_path):
     assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": str(tmp_path)}).code_dir == tmp_path
+    # Fetched at start (container.archives.code_source); until then code_dir is the model's code/.
     s3 = load_config({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/key/source.tar.gz", "BYOC_MODEL_DIR": "/m"})
-    assert s3.code_dir == Path("/m/code")
+    assert s3.code_source is not None and (s3.code_source.bucket, s3.code_source.key) == (
+        "bucket",
+        "key/source.tar.gz",
+    )
+    archive = tmp_path / "sourcedir.tar.gz"
+    archive.write_bytes(b"")
+    assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": f"file://{archive}"}).code_source.path == archive
+    assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": f"file://{tmp_path}"}).code_source is None
 
 
 @pytest.mark.parametrize("raw", ["inference", "inference.py", " inference.py "])
@@ -160,7 +168,8 @@ def test_boolean_spellings(raw, value):
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "json", "a concrete media type"),
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text /csv", "a concrete media type"),
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv, application/json", "a concrete media type"),
-        ("SAGEMAKER_SUBMIT_DIRECTORY", "/no/such/directory", "an existing directory or an S3 URI"),
+        ("SAGEMAKER_SUBMIT_DIRECTORY", "/no/such/directory", f"{SUBMIT_DIRECTORY_EXPECTED} that exists"),
+        ("SAGEMAKER_SUBMIT_DIRECTORY", "https://host/code.tar.gz", SUBMIT_DIRECTORY_EXPECTED),
         ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "0", "a whole number from 1 to 1000"),
         ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "lots", "a whole number from 1 to 1000"),
         ("SAGEMAKER_BATCH_STRATEGY", "ALL_AT_ONCE", "MULTI_RECORD or SINGLE_RECORD"),

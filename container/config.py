@@ -69,7 +69,9 @@ class ServerConfig:
     bind_host: str = DEFAULT_BIND_HOST
     workers: int = 1
     timeout_seconds: float = 60.0
-    max_payload_bytes: int = 6 * MIB
+    # None: SAGEMAKER_MAX_PAYLOAD_IN_MB=0, SageMaker's "arbitrarily large, sent with HTTP chunked
+    # encoding" (batch transform): no cap, CSV and JSON Lines bodies handled in pieces as they arrive.
+    max_payload_bytes: int | None = 6 * MIB
     log_level: int = logging.INFO
     # The response type when Accept is missing or */*: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT when set,
     # else the handler's own default (see for_handler), else JSON.
@@ -90,6 +92,9 @@ class ServerConfig:
     handler_is_explicit: bool = False
     max_concurrent_transforms: int | None = None
     batch_strategy: str | None = None
+    # SAGEMAKER_BATCH: SageMaker sets it to "true" in a batch transform job. Handlers may read it
+    # (as AWS's XGBoost container does); the runtime's own output is already one line per record.
+    batch_transform: bool = False
     startup_timeout_seconds: float = 600.0
     access_log_pings: bool = False
     allow_version_mismatch: bool = False
@@ -131,7 +136,7 @@ class ServerConfig:
         return {
             "MaxConcurrentTransforms": self.max_concurrent_transforms or self.workers,
             "BatchStrategy": self.batch_strategy or "MULTI_RECORD",
-            "MaxPayloadInMB": self.max_payload_bytes // MIB,
+            "MaxPayloadInMB": 0 if self.max_payload_bytes is None else self.max_payload_bytes // MIB,
         }
 
 
@@ -147,7 +152,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         bind_host=_bind_host(env),
         workers=env.integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, low=1, high=256),
         timeout_seconds=env.number("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60.0, low=0.001, high=3600),
-        max_payload_bytes=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=1, high=100) * MIB,
+        max_payload_bytes=_max_payload_bytes(env),
         log_level=_log_level(env),
         default_accept=_default_accept(env),
         default_accept_is_explicit=env.raw("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") is not None,
@@ -163,6 +168,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
             "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", low=1, high=1000
         ),
         batch_strategy=_batch_strategy(env),
+        batch_transform=env.boolean("SAGEMAKER_BATCH", False),
         startup_timeout_seconds=env.number("SAGEMAKER_STARTUP_TIMEOUT", 600.0, low=1, high=86400),
         access_log_pings=env.boolean("BYOC_ACCESS_LOG_PINGS", False),
         allow_version_mismatch=env.boolean("BYOC_ALLOW_VERSION_MISMATCH", False),
@@ -378,6 +384,11 @@ def submit_directory(variable: str, raw: str) -> CodeSource:
 def _program(raw: str | None) -> str:
     name = raw or DEFAULT_PROGRAM
     return name if name.endswith(".py") else f"{name}.py"
+
+
+def _max_payload_bytes(env: EnvReader) -> int | None:
+    megabytes = env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=0, high=100)
+    return None if megabytes == 0 else megabytes * MIB
 
 
 def _batch_strategy(env: EnvReader) -> str | None:

@@ -486,8 +486,9 @@ HANDLER = HandlerSpec(
     predict_fn=predict_fn,
     output_fn=output_fn,
     # A fitted estimator is plain data, safe to load before the workers fork and share; predict_fn
-    # takes any number of rows, so concurrent requests can share one call.
-    options=HandlerOptions(preload=True, batchable=True),
+    # takes any number of rows, so concurrent requests can share one call; output_fn writes a CSV or
+    # JSON Lines answer one line per row, so an unlimited body can be answered in pieces.
+    options=HandlerOptions(preload=True, batchable=True, line_per_row=True),
     model_files=tuple(f"*{suffix}" for suffix in LOADERS),
     packages=("scikit-learn", "numpy", "scipy", "joblib"),
     # scikit-learn does not promise that a pickle loads, or predicts the same, across minor versions.

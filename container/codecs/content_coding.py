@@ -17,14 +17,19 @@ DEFLATE = "deflate"
 IDENTITY = "identity"
 CODINGS = {GZIP: GZIP, "x-gzip": GZIP, DEFLATE: DEFLATE, IDENTITY: IDENTITY}
 SUPPORTED = (GZIP, DEFLATE, IDENTITY)
+UNLIMITED_DECOMPRESSED_BYTES = 1024**3  # SageMaker's largest payload (async inference: 1 GB)
 
 
-def decode_content(body: bytes, header: str, limit: int) -> bytes:
+def decode_content(body: bytes, header: str, limit: int | None) -> bytes:
     """`body` with every coding named in the Content-Encoding `header` undone; at most `limit` bytes.
 
     UnsupportedMediaType (415) for a coding this server does not know, BadRequest (400) for a body
     that is not what its coding says, PayloadTooLarge (413) when it decompresses to more than `limit`.
+    Without a payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0) a compressed body still may not grow past
+    UNLIMITED_DECOMPRESSED_BYTES: a few bytes must never turn into all of the container's memory.
     """
+    if limit is None:
+        limit = UNLIMITED_DECOMPRESSED_BYTES
     codings = [CODINGS.get(name, name) for name in parse(header)]
     unknown = [name for name in codings if name not in SUPPORTED]
     if unknown:

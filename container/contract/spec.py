@@ -48,6 +48,9 @@ class HandlerOptions:
     # predict_fn takes any number of rows and answers one entry per row, so concurrent requests may
     # share one call.
     batchable: bool = False
+    # output_fn writes CSV and JSON Lines answers one line per input row, in order, so a body without
+    # a size limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0) may be answered piece by piece.
+    line_per_row: bool = False
 
     @classmethod
     def parse(cls, raw: Any, source: str) -> HandlerOptions:

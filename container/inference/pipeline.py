@@ -74,8 +74,12 @@ def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
     if not handler.reads_own_input:
         # The runtime's own codecs take the bytes and the parsed type: no detour through text.
         # parse_content_type is cached per header value, and a bad header is a 415 saying why.
+        # In a batch transform job every CSV line is a record: none may be taken for a header.
+        header_row = not (context.config is not None and context.config.batch_transform)
         try:
-            return decode.decode_body(body, mediatypes.parse_content_type(context.content_type))
+            return decode.decode_body(
+                body, mediatypes.parse_content_type(context.content_type), header_row=header_row
+            )
         except Exception as exc:
             raise StageFailure(DECODE, exc) from exc
     content_type, input_data = _prepare_input(body, context.content_type)

@@ -25,6 +25,7 @@ from container.config import ServerConfig
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
 from container.serving.invocations import InvocationsEndpoint
+from container.serving.streamed import StreamedInvocations
 from container.telemetry import access_log, metrics
 from container.telemetry.request_ids import new_request_id
 from container.types import Receive, Scope, Send
@@ -39,6 +40,7 @@ class ServerApp:
         starlette: Starlette,
         config: ServerConfig,
         ping: Callable[[], tuple[int, bytes]],
+        streamed: StreamedInvocations | None = None,
     ) -> None:
         self.invocations = invocations
         self.starlette = starlette
@@ -46,10 +48,15 @@ class ServerApp:
         # GET /ping's status and JSON body (empty when healthy): the protocol answers it the moment
         # its headers are read, ahead of the requests that keep the event loop busy.
         self.ping = ping
+        # Only without a payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0): CSV / JSON Lines in pieces.
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
-            await self.invocations(scope, receive, send)
+            if self.streamed is not None and self.streamed.takes(scope):
+                await self.streamed(scope, receive, send)
+            else:
+                await self.invocations(scope, receive, send)
         else:
             await self.starlette(scope, receive, send)
 
@@ -118,7 +125,8 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
     starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
-    return ServerApp(invocations, starlette, config, ping_answer)
+    streamed = StreamedInvocations(invoker) if config.max_payload_bytes is None else None
+    return ServerApp(invocations, starlette, config, ping_answer, streamed)
 
 
 def json_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:

@@ -112,14 +112,14 @@ def request_headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+async def read_body(receive: Receive, declared: str | None, limit: int | None) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes (None: no limit)."""
     if declared is not None:
         try:
             declared_size = int(declared)
         except ValueError:
             raise BadRequest(f"invalid Content-Length {declared!r}", code="invalid_header") from None
-        if declared_size > limit:
+        if limit is not None and declared_size > limit:
             raise _too_large(declared_size, limit)
     chunks: list[bytes] = []
     size = 0
@@ -129,7 +129,7 @@ async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes
             raise ClientDisconnected(size)
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
+        if limit is not None and size > limit:
             raise _too_large(size, limit, at_least=True)
         chunks.append(chunk)
         if not message.get("more_body", False):

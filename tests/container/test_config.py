@@ -26,6 +26,7 @@ def test_defaults():
     assert config.handler == "sklearn"
     assert config.max_concurrent_transforms is None
     assert config.batch_strategy is None
+    assert config.batch_transform is False
     assert config.startup_timeout_seconds == 600.0
     assert config.access_log_pings is False
     assert config == ServerConfig(workers=os.cpu_count() or 1)
@@ -81,6 +82,22 @@ def test_execution_parameters_defaults():
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": 6,
     }
+
+
+def test_max_payload_zero_means_no_limit():
+    # CreateTransformJob.MaxPayloadInMB: "For cases where the payload might be arbitrarily large and
+    # is transmitted using HTTP chunked encoding, set the value to 0" (SageMaker API reference); the
+    # container learns it from SAGEMAKER_MAX_PAYLOAD_IN_MB, and /execution-parameters says it back.
+    config = load_config({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    assert config.max_payload_bytes is None
+    assert config.execution_parameters()["MaxPayloadInMB"] == 0
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("True", True), ("false", False), ("", False)])
+def test_sagemaker_batch(raw, value):
+    # SageMaker sets "true" in a batch transform job (your-algorithms-batch-code); the SDK's local
+    # mode sets "True".
+    assert load_config({"SAGEMAKER_BATCH": raw}).batch_transform is value
 
 
 @pytest.mark.parametrize(("raw", "level"), [("10", 10), ("debug", 10), ("ERROR", 40), ("WARN", 30), ("0", 0)])
@@ -139,9 +156,10 @@ def test_boolean_spellings(raw, value):
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "soon", "a number of seconds from 0.001 to 3600"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "nan", "a number of seconds from 0.001 to 3600"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "inf", "a number of seconds from 0.001 to 3600"),
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "101", "a whole number from 1 to 100"),
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "0", "a whole number from 1 to 100"),
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6MB", "a whole number from 1 to 100"),
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "101", "a whole number from 0 to 100"),
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "-1", "a whole number from 0 to 100"),
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6MB", "a whole number from 0 to 100"),
+        ("SAGEMAKER_BATCH", "sometimes", "true or false"),
         ("SAGEMAKER_CONTAINER_LOG_LEVEL", "LOUD", "a logging level number (10, 20, ...) or name (INFO)"),
         ("SAGEMAKER_CONTAINER_LOG_LEVEL", "-10", "a logging level number (10, 20, ...) or name (INFO)"),
         ("SAGEMAKER_CONTAINER_LOG_LEVEL", "²", "a logging level number (10, 20, ...) or name (INFO)"),

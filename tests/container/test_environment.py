@@ -223,7 +223,7 @@ def test_log_level_by_name_and_ping_lines_when_asked_for(model_dir: Path) -> Non
         ("SAGEMAKER_MODEL_SERVER_WORKERS", "0"),
         ("SAGEMAKER_BIND_TO_PORT", "70000"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "soon"),
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "0"),
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "101"),
         ("SAGEMAKER_CONTAINER_LOG_LEVEL", "LOUD"),
         ("SAGEMAKER_BATCH_STRATEGY", "SOMETIMES"),
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "*/*"),

@@ -17,6 +17,7 @@ NAME_KEYS = {
     "endpoint": "EndpointName",
     "endpoint_config": "EndpointConfigName",
     "model": "ModelName",
+    "transform_job": "TransformJobName",
     "training_job": "TrainingJobName",
 }
 MAX_LIST_PAGES = 100  # at most 10,000 resources of a kind
@@ -71,6 +72,17 @@ class SageMaker:
                 return False
             raise AwsError(f"delete_{kind} {name}: {error_message(exc)}") from exc
         return True
+
+    # --- transform jobs -----------------------------------------------------------------------
+
+    def create_transform_job(self, request: dict) -> None:
+        self._call("create_transform_job", **request)
+
+    def describe_transform_job(self, name: str) -> dict | None:
+        return self._describe("transform_job", name)
+
+    def stop_transform_job(self, name: str) -> None:
+        self._call("stop_transform_job", TransformJobName=name)
 
     # --- what byoc created for an endpoint ----------------------------------------------------
 

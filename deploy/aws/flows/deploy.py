@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from deploy.async_inference.config import AsyncSettings
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import UsageError
 from deploy.aws.flows import update
@@ -21,6 +22,7 @@ class DeployRequest:
     capacity: Capacity
     variant: str = DEFAULT_VARIANT
     data_capture: DataCapture | None = None
+    asynchronous: AsyncSettings | None = None  # AsyncInferenceConfig: an async endpoint
     waiting: Waiting = field(default_factory=Waiting)
     # What to do when the endpoint exists: this update (deploy --update), or refuse (None).
     update_instead: update.UpdateRequest | None = None
@@ -47,6 +49,7 @@ def run(aws: Aws, request: DeployRequest) -> int:
         capacity=request.capacity,
         variant=request.variant,
         data_capture=request.data_capture.config() if request.data_capture else None,
+        async_inference=request.asynchronous.request() if request.asynchronous else None,
     )
     say(f"creating endpoint {endpoint}")
     aws.sagemaker.create_endpoint(endpoint, created.config_name)
@@ -62,4 +65,9 @@ def run(aws: Aws, request: DeployRequest) -> int:
         )
         return 1
     say(f"endpoint {endpoint} is InService on {created.config_name}")
+    if request.asynchronous:
+        say(
+            f"asynchronous: `byoc invoke {endpoint} --async --input s3://...` (results to "
+            f"{request.asynchronous.output_path})"
+        )
     return 0

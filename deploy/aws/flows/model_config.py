@@ -49,6 +49,7 @@ def create_model_and_config(
     capacity: Capacity,
     variant: str,
     data_capture: dict | None,
+    async_inference: dict | None = None,
 ) -> Created:
     """Create the model (its image and role decided by now) and a one-variant endpoint config for it."""
     if model.image is None or model.role is None:
@@ -71,10 +72,12 @@ def create_model_and_config(
         capacity=capacity,
         variant=variant,
         data_capture=data_capture,
+        async_inference=async_inference,
     )
     say(f"creating model {model_name} (image {model.image}, model data {model_data})")
     aws.sagemaker.create_model(model_arguments)
-    say(f"creating endpoint config {config_name} ({describe_capacity(capacity)}, variant {variant})")
+    kind = ", asynchronous" if async_inference else ""
+    say(f"creating endpoint config {config_name} ({describe_capacity(capacity)}, variant {variant}{kind})")
     aws.sagemaker.create_endpoint_config(config_arguments)
     return Created(model_name, config_name)
 

@@ -203,8 +203,8 @@ def test_a_misspelt_option_refuses_to_start_naming_it(tmp_path: Path, model_file
     status, output = run_until_exit(model_dir)
     assert status != 0
     assert (
-        "inference: unknown BYOC_HANDLER_OPTIONS key 'prelaod'; the valid keys are preload, batchable"
-        in output
+        "inference: unknown BYOC_HANDLER_OPTIONS key 'prelaod'; the valid keys are preload, batchable, "
+        "line_per_row" in output
     )
     assert "Listening at" not in output
 

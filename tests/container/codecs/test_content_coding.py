@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 
+from container.codecs import content_coding
 from container.codecs.content_coding import decode_content
 from container.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -72,3 +73,12 @@ def test_a_body_that_is_not_what_its_coding_says_is_a_400(header, body, says):
         decode_content(body, header, LIMIT)
     assert caught.value.code == "invalid_content_encoding"
     assert says in caught.value.message
+
+
+def test_without_a_payload_limit_a_body_is_decoded_within_the_fixed_cap(monkeypatch):
+    # SAGEMAKER_MAX_PAYLOAD_IN_MB=0 means no payload limit, never an unbounded decompression.
+    body = b"1,2,3\n" * 1000
+    assert content_coding.decode_content(gzip.compress(body), "gzip", None) == body
+    monkeypatch.setattr(content_coding, "UNLIMITED_DECOMPRESSED_BYTES", 100)
+    with pytest.raises(PayloadTooLarge):
+        content_coding.decode_content(gzip.compress(body), "gzip", None)

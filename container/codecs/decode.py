@@ -56,8 +56,14 @@ def decode(body: bytes | str, content_type: str | None) -> Any:
     return _decode_with(decoder, body, media_type)
 
 
-def decode_body(body: bytes, media_type: mediatypes.MediaType) -> Any:
-    """Decode the request's bytes as the (already parsed) `media_type`: no round trip through text."""
+def decode_body(body: bytes, media_type: mediatypes.MediaType, *, header_row: bool = True) -> Any:
+    """Decode the request's bytes as the (already parsed) `media_type`: no round trip through text.
+
+    header_row=False: every CSV line is a record, as in a batch transform job (SAGEMAKER_BATCH),
+    where a first line taken for a header would be a record silently dropped.
+    """
+    if not header_row and media_type.essence == mediatypes.CSV:
+        return _decode_with(decode_csv_records, body, media_type)
     return _decode_with(_decoder_for(media_type), body, media_type)
 
 
@@ -294,7 +300,12 @@ def decode_jsonlines(body: bytes, media_type: mediatypes.MediaType) -> np.ndarra
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def decode_csv(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
+def decode_csv_records(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
+    """decode_csv without a header row: a first row with a non-number is a bad row, named as such."""
+    return decode_csv(body, media_type, header_row=False)
+
+
+def decode_csv(body: bytes, media_type: mediatypes.MediaType, header_row: bool = True) -> np.ndarray:
     """Numeric CSV rows to a 2-D float array.
 
     The first row is a header, and is skipped, when it has a non-numeric cell; only the first row
@@ -323,7 +334,7 @@ def decode_csv(body: bytes, media_type: mediatypes.MediaType) -> np.ndarray:
             quotechar='"',
         )
     except ValueError:
-        return _decode_csv_carefully(text)
+        return _decode_csv_carefully(text, header_row)
     if array.size == 0:
         raise BadRequest("CSV: there are no rows", code="empty_input")
     return array
@@ -373,13 +384,23 @@ def _one_plain_row(text: str) -> np.ndarray | None:
     line = text.strip()
     if len(line) > MAX_PLAIN_ROW_CHARS or "\n" in line or "\r" in line or '"' in line:
         return None
+    cells = line.split(",")
     try:
-        return np.array(line.split(","), dtype=np.float64).reshape(1, -1)
+        return np.array(cells, dtype=np.float64).reshape(1, -1)
+    except ValueError:
+        pass
+    # Empty cells are missing values, as on the general path; a row of nothing but empty cells is
+    # no row at all there, and is left to it.
+    filled = [cell if cell.strip() else "nan" for cell in cells]
+    if filled.count("nan") == len(filled):
+        return None
+    try:
+        return np.array(filled, dtype=np.float64).reshape(1, -1)
     except ValueError:
         return None
 
 
-def _decode_csv_carefully(text: str) -> np.ndarray:
+def _decode_csv_carefully(text: str, header_row: bool = True) -> np.ndarray:
     # newline="": the csv module handles \r, \n and \r\n line ends itself (a lone \r, as old Mac
     # exports end lines, is otherwise a csv.Error).
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
@@ -391,7 +412,7 @@ def _decode_csv_carefully(text: str) -> np.ndarray:
         ) from None
     if not records:
         raise BadRequest("CSV: there are no rows", code="empty_input")
-    if _is_header(records[0][1]):
+    if header_row and _is_header(records[0][1]):
         records = records[1:]
         if not records:
             raise BadRequest("CSV: there is a header row but no data rows", code="empty_input")

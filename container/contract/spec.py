@@ -49,6 +49,9 @@ class HandlerOptions:
     # alone, so concurrent requests may share one call. False: never batch. None (not said): batch
     # once checks against the one-by-one path show that it answers alike (container.inference.autobatch).
     batchable: bool | None = None
+    # output_fn writes CSV and JSON Lines answers one line per input row, in order, so a body without
+    # a size limit (SAGEMAKER_MAX_PAYLOAD_IN_MB=0) may be answered piece by piece.
+    line_per_row: bool = False
 
     @classmethod
     def parse(cls, raw: Any, source: str) -> HandlerOptions:

@@ -125,6 +125,11 @@ class BatchChecker:
         track.batches += 1
         return Check.ONE if track.batches % SAMPLE_EVERY == 0 else Check.NONE
 
+    def checked(self, shape: Shape, rows: int) -> bool:
+        """Is batching on for this kind of request, and a batch of `rows` rows of a size checked?"""
+        track = self._tracks[shape]
+        return track.state is State.ON and track.low <= rows <= track.high
+
     def sampled(self, shape: Shape, count: int) -> int:
         """Which request of a batch of `count` to predict alone beside it (Check.ONE): each in turn."""
         return (self._tracks[shape].batches // SAMPLE_EVERY) % count

@@ -77,8 +77,12 @@ def decode_request(handler: Handler, body: bytes, context: Context) -> Any:
     if not handler.reads_own_input:
         # The runtime's own codecs take the bytes and the parsed type: no detour through text.
         # parse_content_type is cached per header value, and a bad header is a 415 saying why.
+        # In a batch transform job every CSV line is a record: none may be taken for a header.
+        header_row = not (context.config is not None and context.config.batch_transform)
         try:
-            return decode.decode_body(body, mediatypes.parse_content_type(context.content_type))
+            return decode.decode_body(
+                body, mediatypes.parse_content_type(context.content_type), header_row=header_row
+            )
         except Exception as exc:
             raise StageFailure(DECODE, exc) from exc
     content_type, input_data = _prepare_input(body, context.content_type)
@@ -114,25 +118,61 @@ def predict_batch(
 ) -> list[tuple[bool, Any]]:
     """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
 
-    If the batch fails, or its prediction cannot be split back by rows, each item is predicted
-    alone: one bad request must not fail the requests that happened to share its batch.
+    One bad request must cost about its own share, not fail or slow down the requests that happened
+    to share its batch. The handler's validate_input has refused what it can before the batch was
+    formed (validate_request); should the call still fail, the batch is halved until the culprits
+    stand alone (at most 2 log2(n) + 1 calls for one culprit among n, where predicting each alone
+    took n + 1), and a prediction that cannot be split back by rows is predicted item by item.
+    """
+    assert handler.predict_fn is not None
+    # Counted once, as the call it was; the smaller calls that find a culprit are not counted.
+    on_predict(len(items))
+    return _predict_group(handler, model, items)
+
+
+def _predict_group(
+    handler: Handler,
+    model: Any,
+    items: Sequence[BatchItem],
+    known_to_fail: bool = False,
+    may_stack: Callable[[int], bool] | None = None,
+) -> list[tuple[bool, Any]]:
+    """Outcomes for `items` predicted together, or, if that fails, halved until the culprits stand alone.
+
+    `known_to_fail`: a group whose failure is already known (its sibling half succeeded, so the
+    culprit is here) is halved at once, without a call to see it fail again. `may_stack(rows)`: whether
+    a group of that many rows may be predicted together (checked batching: only sizes checked).
     """
     assert handler.predict_fn is not None
     if len(items) == 1:
-        return [_predict_alone(handler, model, items[0], on_predict)]
-    on_predict(len(items))
-    try:
+        return [_predict_alone(handler, model, items[0], _uncounted)]
+    if may_stack is not None and not may_stack(sum(len(item.data) for item in items)):
+        return [_predict_alone(handler, model, item, _uncounted) for item in items]
+    if not known_to_fail:
         stacked, sizes = batching.stack([item.data for item in items])
         started = time.perf_counter()
-        prediction = handler.predict_fn(stacked, model, context=items[0].context)
-        model_seconds = time.perf_counter() - started
-        parts = (handler.split_prediction or batching.split)(prediction, sizes)
-    except Exception:
-        # Counted once above, as the call it was; the retries alone are not counted again.
-        return [_predict_alone(handler, model, item, _uncounted) for item in items]
-    return [
-        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
-    ]
+        try:
+            prediction = handler.predict_fn(stacked, model, context=items[0].context)
+        except (Exception, SystemExit):
+            pass
+        else:
+            model_seconds = time.perf_counter() - started
+            try:
+                parts = (handler.split_prediction or batching.split)(prediction, sizes)
+            except Exception:
+                # Not one row out per row in: no smaller batch would split either.
+                return [_predict_alone(handler, model, item, _uncounted) for item in items]
+            return [
+                _encode_outcome(handler, part, item, model_seconds)
+                for part, item in zip(parts, items, strict=True)
+            ]
+    middle = len(items) // 2
+    first = _predict_group(handler, model, items[:middle], may_stack=may_stack)
+    # Every request of the first half went through: the culprit is in the second.
+    first_all_ok = all(ok for ok, _ in first)
+    return first + _predict_group(
+        handler, model, items[middle:], known_to_fail=first_all_ok, may_stack=may_stack
+    )
 
 
 def _predict_alone(
@@ -199,7 +239,10 @@ def predict_batch_checked(
         return [_predict_alone(handler, model, item, _uncounted) for item in items]
     except (Exception, SystemExit) as exc:
         if check is not Check.FULL:
-            return _after_failed_batch(handler, model, items)
+            # A bad request among them: halved until it stands alone, in batches of sizes checked.
+            return _predict_group(
+                handler, model, items, known_to_fail=True, may_stack=lambda rows: checker.checked(shape, rows)
+            )
         alone = [_predict_alone(handler, model, item, _uncounted) for item in items]
         if all(ok for ok, _ in alone):
             checker.differed(
@@ -217,11 +260,6 @@ def predict_batch_checked(
     return [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
-
-
-def _after_failed_batch(handler: Handler, model: Any, items: Sequence[BatchItem]) -> list[tuple[bool, Any]]:
-    """The outcomes of a batch whose predict_fn call failed: each request alone."""
-    return [_predict_alone(handler, model, item, _uncounted) for item in items]
 
 
 def _all_alike(items: Sequence[BatchItem]) -> bool:

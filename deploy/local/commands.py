@@ -1,12 +1,15 @@
 """`byoc local ...`: a SageMaker endpoint on this machine, its command line.
 
     byoc local up NAME --image IMAGE --model-data model.tar.gz [--instances N] [--port P] [--env K=V ...]
+        [--async-output s3://BUCKET/PREFIX/ [--async-failure s3://...] [--async-max-concurrent N]]
     byoc local update NAME [--model-data new.tar.gz] [--image IMAGE] [--instances N] [--env K=V ...]
     byoc local down NAME [NAME ...] | --all
     byoc local ls [--json]
     byoc local status NAME
     byoc local metrics NAME [--json]
     byoc local logs NAME [--tail N]
+    byoc local transform --image IMAGE --model-data ARCHIVE --input PATH --output DIR --content-type T ...
+    byoc local train --image IMAGE --entry-point FILE --source-dir DIR --channel NAME=PATH --output-dir OUT
 
 Exit status: 0 done, 1 it could not be done (the message says why), 2 usage, 130 interrupted.
 """
@@ -19,8 +22,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy.async_inference.config import AsyncConfigError, AsyncSettings
+from deploy.async_inference.service import DEFAULT_MAX_CONCURRENT_PER_INSTANCE as DEFAULT_ASYNC_CONCURRENCY
+from deploy.async_inference.service import AsyncEndpointConfig
 from deploy.container_env import InvalidEnv, parse_env
-from deploy.local import docker
+from deploy.local import docker, train_command
 from deploy.local.endpoints import LocalEndpoints
 from deploy.local.errors import LocalEndpointError
 from deploy.local.interrupts import sigterm_as_interrupt
@@ -28,6 +34,7 @@ from deploy.local.metrics import metrics_table
 from deploy.local.state import StateError
 from deploy.local.store import HOME_ENV
 from deploy.tables import text_table
+from deploy.transform import cli as transform_cli
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -68,6 +75,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--port", type=int, help="the front's loopback port (default: a free one)")
     _container_options(up)
+    asynchronous = up.add_argument_group(
+        "asynchronous inference (the endpoint then takes InvokeEndpointAsync only)"
+    )
+    asynchronous.add_argument(
+        "--async-output", metavar="S3_URI", help="where results go: S3_URI/<InferenceId>.out (S3OutputPath)"
+    )
+    asynchronous.add_argument(
+        "--async-failure",
+        metavar="S3_URI",
+        help="where errors go: S3_URI/<InferenceId>-error.out (S3FailurePath; default: --async-output)",
+    )
+    asynchronous.add_argument(
+        "--async-max-concurrent",
+        metavar="N",
+        type=int,
+        help=f"requests in flight per instance, the rest queued (default: {DEFAULT_ASYNC_CONCURRENCY})",
+    )
     up.set_defaults(run=_guarded(_up))
 
     update = _command(
@@ -118,8 +142,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     status = _command(
         sub,
         "status",
-        "a local endpoint's instances and their health (JSON)",
-        "The front's view of an endpoint: its instances, their health, requests served and in flight.",
+        "a local endpoint's instances and their health, and its async queue (JSON)",
+        "The front's view of an endpoint: its instances, their health, requests served and in flight; "
+        "for an asynchronous endpoint, its queue (ApproximateBacklogSize, ApproximateAgeOfOldestRequest, "
+        "requests waiting, in flight, processed, failed and expired) and the latest results.",
     )
     _name(status)
     status.set_defaults(run=_guarded(_status))
@@ -143,6 +169,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--tail", metavar="N", type=int, default=50, help="lines per instance (default: %(default)s)"
     )
     logs.set_defaults(run=_guarded(_logs))
+
+    transform_cli.register_local(sub)
+    train_command.register(sub)  # a training job on this machine (deploy.local.training)
 
 
 def _command(
@@ -193,8 +222,27 @@ def _guarded(run: Command) -> Command:
     return wrapped
 
 
+def _async_config(args: argparse.Namespace) -> dict | None:
+    """The async settings of `byoc local up`, checked as CreateEndpointConfig checks them; None without."""
+    if args.async_output is None:
+        if args.async_failure or args.async_max_concurrent is not None:
+            raise LocalEndpointError("--async-failure and --async-max-concurrent need --async-output")
+        return None
+    settings = AsyncSettings(args.async_output, args.async_failure, args.async_max_concurrent)
+    try:
+        settings.check()
+    except AsyncConfigError as exc:
+        raise LocalEndpointError(str(exc)) from None
+    return AsyncEndpointConfig(
+        settings.output_path,
+        settings.failure_path,
+        settings.max_concurrent_per_instance or DEFAULT_ASYNC_CONCURRENCY,
+    ).to_dict()
+
+
 def _up(args: argparse.Namespace) -> int:
     env = parse_env(args.env)
+    async_config = _async_config(args)
     sigterm_as_interrupt()
     state = LocalEndpoints(say=_say).up(
         args.name,
@@ -204,8 +252,15 @@ def _up(args: argparse.Namespace) -> int:
         port=args.port,
         env=env,
         startup_timeout=args.startup_timeout,
+        async_config=async_config,
     )
     _say(f"endpoint {state.name} is InService with {state.instance_count} instance(s)")
+    if async_config is not None:
+        _say(
+            f"asynchronous: results to {async_config['output_path']}, errors to "
+            f"{async_config['failure_path'] or async_config['output_path']}; `byoc local status "
+            f"{state.name}` shows the queue"
+        )
     _say(f"export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={state.url}")
     print(state.url, flush=True)
     return 0

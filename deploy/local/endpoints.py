@@ -55,6 +55,7 @@ class LocalEndpoints:
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 300,
+        async_config: dict | None = None,
     ) -> EndpointState:
         _check_name(name)
         if instances < 1:
@@ -83,6 +84,7 @@ class LocalEndpoints:
                 env=dict(env or {}),
                 created=now,
                 updated=now,
+                async_config=async_config,
             )
             self.store.save(state)
             try:

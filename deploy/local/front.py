@@ -4,6 +4,9 @@ A small ASGI app (Starlette, run by uvicorn) in a daemon process per endpoint, s
 `byoc local up` with `python -m deploy.local.front STATE_FILE`:
 
     POST /endpoints/NAME/invocations    InvokeEndpoint: round-robin over healthy instances
+    POST /endpoints/NAME/async-invocations  InvokeEndpointAsync, for an endpoint started with
+                                        --async-output (deploy.async_inference.service): 202 at
+                                        once, the request queued, its result or error to S3
     GET  /_byoc/status                  instances, health, in-flight requests
     GET  /_byoc/metrics                 Invocations, ModelLatency, OverheadLatency, 4xx, 5xx
     POST /_byoc/instances               (token) blue/green: new instances in, old ones drained
@@ -25,7 +28,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from deploy.async_inference.requests import MAX_INLINE_BODY_BYTES, RequestError
+from deploy.async_inference.service import AsyncEndpointConfig, AsyncService
 from deploy.local import wire
 from deploy.local.front_api import INSTANCES_PATH, METRICS_PATH, STATUS_PATH, TOKEN_HEADER
 from deploy.local.metrics import Counters, latencies
@@ -59,6 +64,7 @@ class Front:
         health_interval: float = 1.0,
         invocation_timeout: float = INVOCATION_TIMEOUT_SECONDS,
         state_path: Path | None = None,
+        async_config: AsyncEndpointConfig | None = None,
     ) -> None:
         self.name = name
         # The endpoint's state file: when it is gone (its home was deleted), nothing can stop this
@@ -73,12 +79,20 @@ class Front:
         self.client: httpx.AsyncClient | None = None
         self.started = time.time()
         self._swap_lock = asyncio.Lock()
+        # An async endpoint answers InvokeEndpointAsync only (AsyncInferenceConfig, API reference).
+        self.asynchronous = (
+            AsyncService(
+                async_config, instances=lambda: len(self.pool.healthy()), pick=self.pool.pick, use=_in_flight
+            )
+            if async_config is not None
+            else None
+        )
 
     # --- ASGI -------------------------------------------------------------------------------
     def app(self) -> Starlette:
         routes = [
             Route("/endpoints/{name}/invocations", self.invoke, methods=["POST"]),
-            Route("/endpoints/{name}/async-invocations", self.unsupported, methods=["POST"]),
+            Route("/endpoints/{name}/async-invocations", self.invoke_async, methods=["POST"]),
             Route("/endpoints/{name}/invocations-response-stream", self.unsupported, methods=["POST"]),
             Route(STATUS_PATH, self.status, methods=["GET"]),
             Route(METRICS_PATH, self.metrics, methods=["GET"]),
@@ -92,13 +106,18 @@ class Front:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=5)
         self.client = httpx.AsyncClient(trust_env=False, limits=limits)
         await self.check_all()
-        task = asyncio.create_task(self.health_loop())
+        tasks = [asyncio.create_task(self.health_loop())]
+        if self.asynchronous is not None:
+            tasks.append(asyncio.create_task(self.asynchronous.run(self.client)))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.asynchronous is not None:
+                await self.asynchronous.stop()
             await self.client.aclose()
 
     # --- health -----------------------------------------------------------------------------
@@ -140,6 +159,12 @@ class Front:
         name = request.path_params["name"]
         if name != self.name:
             return _reply(wire.endpoint_not_found(name))
+        if self.asynchronous is not None:
+            return _reply(
+                wire.validation_error(
+                    f"Endpoint {self.name} is an asynchronous endpoint: it takes InvokeEndpointAsync only."
+                )
+            )
         body = await request.body()
         problem = wire.validate_request(request.headers, len(body))
         if problem:
@@ -192,6 +217,33 @@ class Front:
             wire.service_unavailable(f"Endpoint {self.name} has no healthy instance: {last_error}.")
         )
 
+    # --- InvokeEndpointAsync ----------------------------------------------------------------
+    async def invoke_async(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name != self.name:
+            return _reply(wire.endpoint_not_found(name))
+        if self.asynchronous is None:
+            return _reply(
+                wire.validation_error(
+                    f"Endpoint {self.name} is not an asynchronous endpoint: start it with --async-output "
+                    "(byoc local up) to call InvokeEndpointAsync."
+                )
+            )
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > MAX_INLINE_BODY_BYTES:
+            return _reply(
+                wire.validation_error(
+                    f"Request payload size ({declared} bytes) exceeds the limit of {MAX_INLINE_BODY_BYTES} "
+                    "bytes for an inline Body: put the input in S3 and pass InputLocation."
+                )
+            )
+        body = await request.body()
+        try:
+            status, headers, document = self.asynchronous.accept(dict(request.headers), body)
+        except RequestError as exc:
+            return _reply(wire.validation_error(str(exc)))
+        return JSONResponse(document, status_code=status, headers=headers)
+
     async def unsupported(self, request: Request) -> Response:
         return _reply(
             wire.validation_error(f"{request.url.path.rsplit('/', 1)[-1]} is not supported by byoc local.")
@@ -207,6 +259,7 @@ class Front:
                 "healthy": len(self.pool.healthy()),
                 "instances": [instance.as_dict() for instance in self.pool.active],
                 "retired": [instance.as_dict() for instance in self.pool.retired],
+                **({"async": self.asynchronous.snapshot()} if self.asynchronous is not None else {}),
             }
         )
 
@@ -250,6 +303,17 @@ class Front:
         )
 
 
+@contextlib.contextmanager
+def _in_flight(instance: Instance) -> Iterator[None]:
+    """An async request on `instance`: counted in flight (a blue/green swap waits for it), then served."""
+    instance.in_flight += 1
+    try:
+        yield
+    finally:
+        instance.in_flight -= 1
+        instance.served += 1
+
+
 def _hint(instance: Instance) -> str:
     return f"See `docker logs {instance.id[:12]}` for more information."
 
@@ -274,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         [Instance(id=record.container, url=record.url) for record in state.instances],
         health_interval=float(os.environ.get(HEALTH_INTERVAL_ENV, "1") or 1),
         state_path=args.state.resolve(),
+        async_config=AsyncEndpointConfig.from_dict(state.async_config) if state.async_config else None,
     )
     config = uvicorn.Config(
         front.app(),

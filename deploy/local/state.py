@@ -42,6 +42,9 @@ class EndpointState:
     instances: list[InstanceRecord] = field(default_factory=list)
     created: float = 0.0
     updated: float = 0.0
+    # An asynchronous endpoint's settings (deploy.async_inference.service.AsyncEndpointConfig); None
+    # for a real-time endpoint.
+    async_config: dict | None = None
     schema: int = SCHEMA
 
     @property
@@ -92,6 +95,11 @@ class EndpointState:
                 raise StateError(f"instances[{index}] is malformed: {exc!r}") from None
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["env"].items()):
             raise StateError("field 'env' must map strings to strings")
+        async_config = data.get("async_config")
+        if async_config is not None and not (
+            isinstance(async_config, dict) and isinstance(async_config.get("output_path"), str)
+        ):
+            raise StateError("field 'async_config' is not an object with an output_path")
         return cls(
             name=data["name"],
             image=data["image"],
@@ -106,4 +114,5 @@ class EndpointState:
             instances=instances,
             created=float(data["created"]),
             updated=float(data["updated"]),
+            async_config=async_config,
         )

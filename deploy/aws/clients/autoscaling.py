@@ -35,6 +35,13 @@ class AutoScaling:
             raise AwsError(f"auto scaling: {error_message(exc)}") from exc
         return answer.get("PolicyARN", "")
 
+    def put_policy(self, policy_request: dict) -> str:
+        """Put one more policy on a registered target; its ARN."""
+        try:
+            return self.client.put_scaling_policy(**policy_request).get("PolicyARN", "")
+        except ClientError as exc:
+            raise AwsError(f"auto scaling: {error_message(exc)}") from exc
+
     def deregister(self, endpoint: str, variant: str) -> bool:
         """Remove a variant's policies and scalable target; False when none was registered."""
         registered = self.registered(endpoint, variant)

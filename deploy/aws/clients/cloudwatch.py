@@ -1,4 +1,4 @@
-"""CloudWatch: an endpoint variant's datapoints of one metric."""
+"""CloudWatch: an endpoint variant's datapoints of one metric; the alarm that wakes an async endpoint."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ class CloudWatch:
             Statistics=statistics,
         )
         return sorted(answer.get("Datapoints", []), key=lambda point: point["Timestamp"])
+
+    def put_alarm(self, request: dict) -> None:
+        self.client.put_metric_alarm(**request)
+
+    def delete_alarm(self, name: str) -> bool:
+        """Delete an alarm; False when there was none of that name."""
+        if not self.client.describe_alarms(AlarmNames=[name]).get("MetricAlarms"):
+            return False
+        self.client.delete_alarms(AlarmNames=[name])
+        return True

@@ -1,4 +1,4 @@
-"""SageMaker Runtime: InvokeEndpoint (a later async invoke adds InvokeEndpointAsync here).
+"""SageMaker Runtime: InvokeEndpoint and InvokeEndpointAsync.
 
 ClientError passes through unchanged: a ModelError carries the container's status and message,
 which `byoc invoke` shows as they are.
@@ -15,3 +15,7 @@ class Runtime:
         return self.client.invoke_endpoint(
             EndpointName=endpoint, Body=body, ContentType=content_type, **extra
         )
+
+    def invoke_async(self, endpoint: str, **parameters: object) -> dict:
+        """InvokeEndpointAsync: InferenceId, OutputLocation and FailureLocation, at once."""
+        return self.client.invoke_endpoint_async(EndpointName=endpoint, **parameters)

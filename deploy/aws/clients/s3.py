@@ -41,6 +41,29 @@ class S3:
             raise AwsError(f"upload to s3://{bucket}/{key}: {error_message(exc)}") from exc
         return f"s3://{bucket}/{key}"
 
+    def list_keys(self, uri: str, limit: int = 1000) -> list[str]:
+        """The keys under an s3:// prefix (at most `limit`), in S3's order."""
+        bucket, prefix = parse_s3_uri(uri)
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys += [item["Key"] for item in page.get("Contents", [])]
+                if len(keys) >= limit:
+                    break
+        except ClientError as exc:
+            raise AwsError(f"listing {uri}: {error_message(exc)}") from exc
+        return keys[:limit]
+
+    def read(self, uri: str) -> bytes | None:
+        """The object's bytes; None when it does not exist."""
+        bucket, key = parse_s3_uri(uri)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise AwsError(f"{uri}: {error_message(exc)}") from exc
+
     def exists(self, uri: str) -> bool:
         bucket, key = parse_s3_uri(uri)
         try:

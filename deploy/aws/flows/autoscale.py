@@ -1,4 +1,9 @@
-"""`byoc autoscale`: target-tracking auto scaling of an endpoint variant, or its removal."""
+"""`byoc autoscale`: target-tracking auto scaling of an endpoint variant, or its removal.
+
+`run_async` scales an asynchronous endpoint on its queue (ApproximateBacklogSizePerInstance), down
+to zero instances when --min is 0, with the step policy and CloudWatch alarm that start one instance
+again when requests wait (deploy.aws.plan.async_scaling).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import UsageError
 from deploy.aws.output import say
+from deploy.aws.plan import async_scaling
+from deploy.aws.plan.async_scaling import BacklogScaling
 from deploy.aws.plan.scaling import Scaling, policy_name, scalable_target_request, scaling_policy_request
 
 
@@ -15,6 +22,13 @@ class AutoscaleRequest:
     endpoint: str
     scaling: Scaling
     variant: str | None = None  # default: the endpoint's only variant
+
+
+@dataclass(frozen=True)
+class AsyncAutoscaleRequest:
+    endpoint: str
+    scaling: BacklogScaling
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,40 @@ def run(aws: Aws, request: AutoscaleRequest) -> int:
     return 0
 
 
+def run_async(aws: Aws, request: AsyncAutoscaleRequest) -> int:
+    endpoint, scaling = request.endpoint, request.scaling.check()
+    variant = single_variant(aws, endpoint, request.variant)
+    described = aws.sagemaker.describe_endpoint(endpoint) or {}
+    config = aws.sagemaker.describe_endpoint_config(described.get("EndpointConfigName", "")) or {}
+    if not config.get("AsyncInferenceConfig"):
+        raise UsageError(
+            f"endpoint {endpoint} is not asynchronous (no AsyncInferenceConfig): --async scales on the queue "
+            "of an endpoint deployed with --async-output; --target-invocations scales a real-time one"
+        )
+    say(
+        f"auto scaling {endpoint}/{variant} on its queue: {scaling.min_capacity}-{scaling.max_capacity} "
+        f"instances, target {scaling.target_backlog_per_instance:g} requests per instance "
+        f"(ApproximateBacklogSizePerInstance)"
+    )
+    arn = aws.autoscaling.register(
+        async_scaling.scalable_target_request(endpoint, variant, scaling),
+        async_scaling.backlog_policy_request(endpoint, variant, scaling),
+    )
+    say(f"policy {async_scaling.backlog_policy_name(endpoint, variant)} {arn}".rstrip())
+    if scaling.min_capacity == 0:
+        # From zero, the backlog policy alone starts an instance only once the backlog exceeds the
+        # target: this starts one as soon as a request waits.
+        wake_arn = aws.autoscaling.put_policy(
+            async_scaling.wake_up_policy_request(endpoint, variant, scaling)
+        )
+        aws.cloudwatch.put_alarm(async_scaling.wake_up_alarm_request(endpoint, variant, wake_arn))
+        say(
+            f"scale to zero: policy {async_scaling.wake_up_policy_name(endpoint, variant)} and alarm "
+            f"{async_scaling.wake_up_alarm_name(endpoint, variant)} start an instance when requests wait"
+        )
+    return 0
+
+
 def remove(aws: Aws, request: RemoveScalingRequest) -> int:
     endpoint = request.endpoint
     if request.variant:
@@ -55,6 +103,8 @@ def remove(aws: Aws, request: RemoveScalingRequest) -> int:
             say(f"removed auto scaling of {endpoint}/{variant}")
         else:
             say(f"{endpoint}/{variant} had no auto scaling")
+        if aws.cloudwatch.delete_alarm(async_scaling.wake_up_alarm_name(endpoint, variant)):
+            say(f"removed alarm {async_scaling.wake_up_alarm_name(endpoint, variant)}")
     return 0
 
 

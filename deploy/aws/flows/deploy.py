@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from deploy.async_inference.config import AsyncSettings
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import UsageError
 from deploy.aws.flows import update
-from deploy.aws.flows.model_config import ModelSource, check_image, create_model_and_config
+from deploy.aws.flows.model_config import ModelSource, check_image, create_model_and_config, from_training_job
 from deploy.aws.output import complain, say
 from deploy.aws.plan.endpoints import Capacity, DataCapture
 from deploy.aws.waiters import Waiting, interpret_create, watch_endpoint
@@ -21,6 +22,7 @@ class DeployRequest:
     capacity: Capacity
     variant: str = DEFAULT_VARIANT
     data_capture: DataCapture | None = None
+    asynchronous: AsyncSettings | None = None  # AsyncInferenceConfig: an async endpoint
     waiting: Waiting = field(default_factory=Waiting)
     # What to do when the endpoint exists: this update (deploy --update), or refuse (None).
     update_instead: update.UpdateRequest | None = None
@@ -37,15 +39,17 @@ def run(aws: Aws, request: DeployRequest) -> int:
             )
         return update.run(aws, request.update_instead)
 
-    if request.model.check_image and request.model.image:
-        check_image(aws, request.model.image)
+    model = from_training_job(aws, request.model)
+    if model.check_image and model.image:
+        check_image(aws, model.image)
     created = create_model_and_config(
         aws,
         endpoint,
-        request.model,
+        model,
         capacity=request.capacity,
         variant=request.variant,
         data_capture=request.data_capture.config() if request.data_capture else None,
+        async_inference=request.asynchronous.request() if request.asynchronous else None,
     )
     say(f"creating endpoint {endpoint}")
     aws.sagemaker.create_endpoint(endpoint, created.config_name)
@@ -61,4 +65,9 @@ def run(aws: Aws, request: DeployRequest) -> int:
         )
         return 1
     say(f"endpoint {endpoint} is InService on {created.config_name}")
+    if request.asynchronous:
+        say(
+            f"asynchronous: `byoc invoke {endpoint} --async --input s3://...` (results to "
+            f"{request.asynchronous.output_path})"
+        )
     return 0

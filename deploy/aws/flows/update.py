@@ -71,6 +71,8 @@ def run(aws: Aws, request: UpdateRequest) -> int:
         capacity=capacity,
         variant=variant,
         data_capture=old_config.get("DataCaptureConfig"),
+        # An async endpoint stays one: its queue, outputs and notifications carry over.
+        async_inference=old_config.get("AsyncInferenceConfig"),
     )
     saved_scaling = None
     if instance_type_changes(old_variant, capacity):

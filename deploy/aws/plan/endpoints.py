@@ -113,9 +113,11 @@ def endpoint_config_request(
     capacity: Capacity,
     variant: str = DEFAULT_VARIANT,
     data_capture: dict | None = None,
+    async_inference: dict | None = None,
 ) -> dict:
     """create_endpoint_config's arguments: one variant taking all traffic, optional data capture
-    (a DataCaptureConfig: DataCapture.config(), or the one an endpoint has now)."""
+    (a DataCaptureConfig: DataCapture.config(), or the one an endpoint has now) and asynchronous
+    inference (an AsyncInferenceConfig: deploy.async_inference.config, or the endpoint's)."""
     capacity.validate()
     production_variant: dict = {"VariantName": variant, "ModelName": model_name, "InitialVariantWeight": 1.0}
     if capacity.serverless:
@@ -133,6 +135,11 @@ def endpoint_config_request(
     }
     if data_capture:
         request["DataCaptureConfig"] = data_capture
+    if async_inference:
+        # An endpoint with AsyncInferenceConfig serves InvokeEndpointAsync only (API reference).
+        if capacity.serverless:
+            raise UsageError("asynchronous inference runs on instances, not serverless")
+        request["AsyncInferenceConfig"] = async_inference
     return request
 
 

@@ -47,7 +47,8 @@ def test_a_misspelt_option_names_it_and_lists_the_valid_ones():
     with pytest.raises(HandlerContractError) as caught:
         HandlerOptions.parse({"preload": True, "batchabel": True}, "handlers.mine")
     assert str(caught.value) == (
-        "handlers.mine: unknown BYOC_HANDLER_OPTIONS key 'batchabel'; the valid keys are preload, batchable"
+        "handlers.mine: unknown BYOC_HANDLER_OPTIONS key 'batchabel'; the valid keys are preload, batchable, "
+        "line_per_row"
     )
 
 

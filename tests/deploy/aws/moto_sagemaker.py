@@ -13,6 +13,8 @@ in-process `ThreadedMotoServer` serves it on a loopback port):
   ValidationException, as AWS answers.
 * Application Auto Scaling took SageMaker targets for endpoints that do not exist, and policies
   without a target: both refused now. Deleting an endpoint deregisters its targets, as in AWS.
+* transform jobs (CreateTransformJob, DescribeTransformJob, StopTransformJob): moto_transform.py.
+* asynchronous endpoints (DescribeEndpoint's AsyncInferenceConfig, InvokeEndpointAsync): moto_async.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import moto_async
+import moto_transform
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.core.responses import ActionResult
@@ -275,6 +279,8 @@ def install() -> None:
     SageMakerResponse.update_endpoint = _update_endpoint_response
     ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
     ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
+    moto_transform.install()
+    moto_async.install()
     _PATCHED = True
 
 
@@ -313,6 +319,8 @@ class MotoServer:
         import urllib.request
 
         reset()
+        moto_transform.reset()
+        moto_async.reset()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         opener.open(request, timeout=10).read()

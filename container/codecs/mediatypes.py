@@ -104,7 +104,11 @@ def decode_text(body: bytes, media_type: MediaType) -> str:
     _require_text_charset(declared)
     charset = declared
     if charset.lower().replace("-", "").replace("_", "") == "utf8":
-        charset = "utf-8-sig"  # tolerate a byte-order mark, as editors write one
+        # Tolerate a byte-order mark, as editors write one: what the utf-8-sig codec does, without
+        # its Python-level decoder (twenty times slower than bytes.decode("utf-8") on a small body).
+        # Offsets in errors count from after the mark, as that codec's do.
+        charset = "utf-8"
+        body = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
     try:
         return body.decode(charset)
     except UnicodeDecodeError as exc:

@@ -14,14 +14,24 @@ Names mirror the CloudWatch metrics SageMaker publishes for an endpoint, so dash
 Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
 multiprocess mode), which /metrics adds up. prometheus_client picks that mode when it is imported,
 so `prepare_multiprocess_dir` must run before anything imports it: the server calls it first thing.
+
+A sample written to those files costs microseconds (a lock, a check of the process id, a write to
+the memory-mapped file; a histogram's bucket found by a Python loop), and each request writes
+several. So the event loop's samples (what /invocations records) are added up in plain numbers
+and written once per turn of the loop, like the access log's lines (container.telemetry.access_log):
+one write per bucket that moved, however many requests the turn served.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -88,28 +98,125 @@ class Metrics:
         self.batch_size = Histogram(
             "byoc_batch_size", "Requests per predict_fn call", buckets=BATCH_BUCKETS, **registry
         )
-        self.in_flight = Gauge(
+        in_flight = Gauge(
             "byoc_invocations_in_flight", "Invocations being served", multiprocess_mode="livesum", **registry
+        )
+        # What the event loop records per request, written once per turn of the loop.
+        self._flush_scheduled = False
+        self.in_flight = _Tally(in_flight, self._schedule)
+        self._invocations = _Tally(self.invocations, self._schedule)
+        self._errors_4xx = _Tally(self.errors_4xx, self._schedule)
+        self._errors_5xx = _Tally(self.errors_5xx, self._schedule)
+        self._model_latency = _Spread(self.model_latency, self._schedule)
+        self._overhead_latency = _Spread(self.overhead_latency, self._schedule)
+        self._buffered = (
+            self.in_flight,
+            self._invocations,
+            self._errors_4xx,
+            self._errors_5xx,
+            self._model_latency,
+            self._overhead_latency,
         )
         self.model_load = Gauge(
             "byoc_model_load_seconds", "Seconds model_fn took", multiprocess_mode="max", **registry
         )
 
     def observe(self, status: int, model_seconds: float, overhead_seconds: float) -> None:
-        self.invocations.inc()
+        """One invocation's answer (recorded with the others of this turn of the event loop)."""
+        self._invocations.inc()
         if 400 <= status < 500:
-            self.errors_4xx.inc()
+            self._errors_4xx.inc()
         elif status >= 500:
-            self.errors_5xx.inc()
+            self._errors_5xx.inc()
         if model_seconds > 0:
-            self.model_latency.observe(model_seconds)
-        self.overhead_latency.observe(overhead_seconds)
+            self._model_latency.observe(model_seconds)
+        self._overhead_latency.observe(overhead_seconds)
+
+    def flush(self) -> None:
+        """Write what this turn of the event loop recorded (also done by render)."""
+        for buffered in self._buffered:
+            buffered.flush()
 
     def render(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+        self.flush()
         if self._registry is not None:
             return generate_latest(self._registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
+
+    def _schedule(self) -> None:
+        """Flush at the end of this turn of the event loop (at once outside a running loop)."""
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
+
+class _Tally:
+    """A counter's or gauge's changes, added up until flushed (the event loop's thread only)."""
+
+    def __init__(self, metric: Any, schedule: Callable[[], None]) -> None:
+        self.metric = metric
+        self._schedule = schedule
+        self._delta = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._delta += amount
+        self._schedule()
+
+    def dec(self, amount: float = 1.0) -> None:
+        self._delta -= amount
+        self._schedule()
+
+    def flush(self) -> None:
+        if self._delta:
+            delta, self._delta = self._delta, 0.0
+            self.metric.inc(delta)
+
+
+class _Spread:
+    """A histogram's observations, counted per bucket until flushed (the event loop's thread only).
+
+    Flushing writes each bucket's count and the sum as prometheus_client's own observe() would have,
+    through the same fields (_upper_bounds, _buckets, _sum); tests/container/telemetry holds the two
+    to the same exposition.
+    """
+
+    def __init__(self, histogram: Any, schedule: Callable[[], None]) -> None:
+        self.histogram = histogram
+        self._schedule = schedule
+        self._bounds = list(histogram._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._pending = False
+
+    def observe(self, amount: float) -> None:
+        # The first bucket whose upper bound is at least the amount, as Histogram.observe finds it.
+        self._counts[bisect.bisect_left(self._bounds, amount)] += 1
+        self._sum += amount
+        self._pending = True
+        self._schedule()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        buckets = self.histogram._buckets
+        for index, count in enumerate(self._counts):
+            if count:
+                buckets[index].inc(count)
+                self._counts[index] = 0
+        self.histogram._sum.inc(self._sum)
+        self._sum = 0.0
+        self._pending = False

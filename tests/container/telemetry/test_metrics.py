@@ -73,3 +73,43 @@ def test_outside_the_server_metrics_live_in_their_own_registry():
     first.observe(503, model_seconds=0.0, overhead_seconds=0.001)
     assert value(first.render().decode(), "byoc_invocation_5xx_errors_total") == 1
     assert value(second.render().decode(), "byoc_invocation_5xx_errors_total") == 0
+
+
+def test_samples_recorded_in_a_turn_of_the_event_loop_read_as_if_observed_one_by_one():
+    """Observations are added up per turn of the loop and written together: the same exposition."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from container.telemetry.metrics import LATENCY_BUCKETS, Metrics
+
+    amounts = [0.0, 0.0001, 0.00009, 0.0007, 0.001, 0.02, 3.0, 61.0, 1e-9, 0.25, 0.25, 0.0025]
+    recorder = Metrics()
+
+    async def turn() -> str:
+        for amount in amounts:
+            recorder.observe(200, model_seconds=amount, overhead_seconds=amount)
+        recorder.in_flight.inc()
+        written = recorder.render().decode()  # render writes what this turn recorded
+        await asyncio.sleep(0)
+        return written
+
+    rendered = asyncio.run(turn())
+    registry = CollectorRegistry()
+    reference = Histogram("byoc_overhead_latency_seconds", "x", buckets=LATENCY_BUCKETS, registry=registry)
+    for amount in amounts:
+        reference.observe(amount)
+    expected = [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith("byoc_") and "_created" not in line
+    ]
+    got = [
+        line
+        for line in rendered.splitlines()
+        if line.startswith("byoc_overhead_latency_seconds") and "_created" not in line
+    ]
+    assert got == expected
+    assert value(rendered, "byoc_invocations_total") == len(amounts)
+    assert value(rendered, "byoc_model_latency_seconds_count") == len(amounts) - 1  # 0.0: no model time
+    assert value(rendered, "byoc_invocations_in_flight") == 1

@@ -41,6 +41,9 @@ STALL_FACTOR = 10.0
 STALL_FLOOR_SECONDS = 5.0
 STALL_CHECK_SECONDS = 0.25
 RECENT_CALL_WEIGHT = 0.1
+# A deadline this close is taken as reached: a loop whose clock counts milliseconds (uvloop) may
+# wake a timer a little early, and waking it again at once would only spin.
+CLOCK_SLACK_SECONDS = 0.001
 
 # What a batch function returns for each item: (True, value) or (False, exception).
 Outcome = tuple[bool, Any]
@@ -82,6 +85,7 @@ class ModelRunner:
         self._running_watched = False
         self._typical_seconds = 0.0  # recent call times, averaged
         self._watchdog: asyncio.TimerHandle | None = None
+        self._deadlines: dict[asyncio.AbstractEventLoop, _Deadlines] = {}
         self._thread = self._start_thread()
 
     async def call(self, function: Callable[..., Any], *args: Any, timeout: float | None) -> Any:
@@ -121,15 +125,17 @@ class ModelRunner:
         self._put(call)
         if self._watchdog is None:
             self._watchdog = call.loop.call_later(STALL_CHECK_SECONDS, self._watch, call.loop)
-        if timeout is None:
-            return await call.future
-        # A timer that fails the future, rather than asyncio.wait_for: wait_for wraps every call in
-        # a task and a shield, which cost more than the rest of a small request.
-        timer = call.loop.call_later(timeout, self._expire, call, timeout)
-        try:
-            return await call.future
-        finally:
-            timer.cancel()
+        if timeout is not None:
+            # Not asyncio.wait_for (a task and a shield per call), nor a timer per call (each pushed
+            # onto the loop's heap of timers and cancelled again, the heap's comparisons in Python):
+            # the loop's deadlines in call order, under one timer for the earliest.
+            deadlines = self._deadlines.get(call.loop)
+            if deadlines is None:
+                deadlines = self._deadlines[call.loop] = _Deadlines(call.loop, self._expire)
+                for loop in [loop for loop in self._deadlines if loop.is_closed()]:
+                    del self._deadlines[loop]  # the runner outlived an event loop (tests)
+            deadlines.add(call, timeout)
+        return await call.future
 
     def _expire(self, call: _Call, timeout: float) -> None:
         if call.future.done():
@@ -264,6 +270,64 @@ class ModelRunner:
                 if started is not None and calls[0].has_deadline:
                     took = time.monotonic() - started
                     self._typical_seconds += (took - self._typical_seconds) * RECENT_CALL_WEIGHT
+
+
+class _Deadlines:
+    """The deadlines of one event loop's calls, under one timer set for the earliest of them.
+
+    Calls wait in lines in the order they were submitted, one line per timeout, so each line is in
+    deadline order too: a call answered in time leaves its line when the line's head moves past it,
+    and when the timer fires it fails the calls whose deadline has passed and is set for the next.
+    """
+
+    PRUNE_AT = 4096  # answered calls behind an unanswered head are dropped once a line is this long
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[_Call, float], None]) -> None:
+        self.loop = loop
+        self._expire = expire
+        self._lines: dict[float, collections.deque[tuple[float, _Call]]] = {}
+        self._prune_at: dict[float, int] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, call: _Call, timeout: float) -> None:
+        line = self._lines.get(timeout)
+        if line is None:
+            line = self._lines[timeout] = collections.deque()
+        while line and line[0][1].future.done():
+            line.popleft()
+        if len(line) >= self._prune_at.get(timeout, self.PRUNE_AT):
+            # A call that hangs at the head holds the answered ones behind it: drop those now.
+            waiting = [entry for entry in line if not entry[1].future.done()]
+            line.clear()
+            line.extend(waiting)
+            self._prune_at[timeout] = max(self.PRUNE_AT, 2 * len(line))
+        deadline = self.loop.time() + timeout
+        line.append((deadline, call))
+        if self._timer is None or deadline < self._timer.when():
+            self._set_timer(deadline)
+
+    def _set_timer(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(when, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        earliest = None
+        for timeout, line in self._lines.items():
+            while line:
+                deadline, call = line[0]
+                if call.future.done():
+                    line.popleft()
+                elif deadline <= now + CLOCK_SLACK_SECONDS:
+                    line.popleft()
+                    self._expire(call, timeout)
+                else:
+                    earliest = deadline if earliest is None else min(earliest, deadline)
+                    break
+        if earliest is not None:
+            self._set_timer(earliest)
 
 
 def _run(calls: list[_Call]) -> list[Outcome]:

@@ -237,3 +237,31 @@ def test_a_call_without_a_deadline_is_never_taken_for_hung(monkeypatch: pytest.M
             runner.stop()
 
     asyncio.run(main())
+
+
+def test_deadlines_hold_no_answered_calls_and_fail_those_that_overran() -> None:
+    """One timer for the earliest deadline, not one per call: answered calls leave no trace behind."""
+
+    async def main() -> None:
+        runner = ModelRunner()
+        release = threading.Event()
+        try:
+            for _ in range(3 * runner_module._Deadlines.PRUNE_AT):  # many calls answered in time
+                await runner.call(lambda: None, timeout=WAIT)
+            deadlines = runner._deadlines[asyncio.get_running_loop()]
+            assert sum(len(line) for line in deadlines._lines.values()) <= 1
+            # A call that hangs holds a line's head; the calls answered behind it are still dropped.
+            hung = asyncio.ensure_future(runner.call(release.wait, WAIT, timeout=0.3))
+            await asyncio.sleep(0.05)
+            for _ in range(2 * runner_module._Deadlines.PRUNE_AT):
+                answered = runner_module._Call(lambda: None, (), *ModelRunner._future())
+                answered.future.set_result(None)  # as a call answered in time
+                deadlines.add(answered, 0.3)
+            assert len(deadlines._lines[0.3]) <= runner_module._Deadlines.PRUNE_AT + 1
+            with pytest.raises(RequestTimeout):
+                await hung  # failed at its deadline, by the one timer
+        finally:
+            release.set()
+            runner.stop()
+
+    asyncio.run(main())

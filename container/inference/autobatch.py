@@ -13,8 +13,10 @@ whole (normalising over its rows, ranking them), random or stateful code, and BL
 a row differently depending on how many rows they are given all show up as differences at once. A
 batch whose requests are all alike (the same rows over and over) shows nothing of that and is not
 counted. Code that only differs for some inputs or batch sizes the checks never met could pass; so,
-once on, a batch of a size (in rows) outside the range checked so far is checked in full, and one
-request in every SAMPLE_EVERY batches is still predicted alone beside its batch.
+once on, a batch of a size (in rows) outside the range checked so far has its first and last
+requests predicted alone beside it (where a kernel's handling of the batch's edges would show), and
+one request in every SAMPLE_EVERY batches is still predicted alone beside its batch. Should any of
+those differ, batching stops for good and that batch's requests all get their answers alone.
 
 Requests of one row and requests of several are checked, and batched, apart: numerical libraries
 often take another path for a single row (NumPy multiplies a 1-row matrix with a vector kernel, so
@@ -22,8 +24,9 @@ that row's sums are rounded differently than in any matrix of two rows or more),
 several rows is computed as a matrix alone as well as in a batch.
 
 Side effects: while checking, predict_fn and output_fn run twice on a checked request's rows (once
-in the batch, once alone): at most MAX_CHECKS batches per kind of request and worker, each batch of
-a new size once on, and one request in every SAMPLE_EVERY batches after that.
+in the batch, once alone): at most MAX_CHECKS batches per kind of request and worker, two requests of
+each batch of a new size once on (MAX_RANGE_CHECKS such batches at most), and one request in every
+SAMPLE_EVERY batches after that.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 NEEDED_AGREEMENTS = 8  # batches of differing requests that agreed, before batching starts
 NEEDED_SIZES = 2  # distinct batch sizes (in rows) among them
 MAX_CHECKS = 64  # batches checked in full before giving up on starting
-MAX_RANGE_CHECKS = 64  # batches of a new size checked in full once on; beyond, such batches go alone
+MAX_RANGE_CHECKS = 64  # batches of a new size checked once on; beyond, such batches go alone
 SAMPLE_EVERY = 64  # once on, one request of every this many batches is also predicted alone
 
 
@@ -64,6 +67,7 @@ class Check(enum.Enum):
 
     ALONE = "alone"  # predict each request alone, no batch call
     FULL = "full"  # both ways for every request; each gets its answer alone
+    EDGES = "edges"  # a size not checked yet: batched, and the first and last requests also alone
     ONE = "one"  # batched, and one request also alone
     NONE = "none"  # batched
 
@@ -121,7 +125,7 @@ class BatchChecker:
             if track.range_checks >= MAX_RANGE_CHECKS:
                 return Check.ALONE
             track.range_checks += 1
-            return Check.FULL
+            return Check.EDGES
         track.batches += 1
         return Check.ONE if track.batches % SAMPLE_EVERY == 0 else Check.NONE
 
@@ -130,12 +134,14 @@ class BatchChecker:
         track = self._tracks[shape]
         return track.state is State.ON and track.low <= rows <= track.high
 
-    def sampled(self, shape: Shape, count: int) -> int:
-        """Which request of a batch of `count` to predict alone beside it (Check.ONE): each in turn."""
-        return (self._tracks[shape].batches // SAMPLE_EVERY) % count
+    def sampled(self, shape: Shape, check: Check, count: int) -> list[int]:
+        """Which requests of a batch of `count` to predict alone beside it (Check.EDGES or ONE)."""
+        if check is Check.EDGES:
+            return [0, count - 1]
+        return [(self._tracks[shape].batches // SAMPLE_EVERY) % count]  # each in turn
 
     def agreed(self, shape: Shape, requests: int, rows: int) -> None:
-        """A batch checked in full answered every request as alone."""
+        """A checked batch answered the requests checked as alone (all of them while checking)."""
         track = self._tracks[shape]
         track.low = min(track.low, rows) if track.sizes else rows
         track.high = max(track.high, rows)

@@ -255,8 +255,9 @@ def predict_batch_checked(
         return alone
     if check is Check.FULL:
         return _check_every_request(handler, model, items, parts, model_seconds, checker, shape)
-    if check is Check.ONE:
-        return _check_one_request(handler, model, items, parts, model_seconds, checker, shape)
+    if check is not Check.NONE:
+        chosen = checker.sampled(shape, check, len(items))
+        return _check_some_requests(handler, model, items, parts, model_seconds, checker, shape, chosen)
     return [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
@@ -316,7 +317,7 @@ def _check_every_request(
     return answers
 
 
-def _check_one_request(
+def _check_some_requests(
     handler: Handler,
     model: Any,
     items: Sequence[BatchItem],
@@ -324,22 +325,28 @@ def _check_one_request(
     model_seconds: float,
     checker: BatchChecker,
     shape: Shape,
+    chosen: list[int],
 ) -> list[tuple[bool, Any]]:
-    """The batch's answers, with one request also predicted alone; every request alone if they differ."""
-    chosen = checker.sampled(shape, len(items))
-    batched_copy = copy.deepcopy(parts[chosen])
+    """The batch's answers, with the `chosen` requests also predicted alone; every request alone if
+    any of them differs."""
+    copies = {index: copy.deepcopy(parts[index]) for index in chosen}
     batched = [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
-    alone, outcome = _alone_both(handler, model, items[chosen])
-    difference = _difference(alone, outcome, batched_copy, batched[chosen], chosen, len(items))
-    if difference is None:
-        return batched
-    checker.differed(shape, difference)
-    return [
-        outcome if index == chosen else _predict_alone(handler, model, item, _uncounted)
-        for index, item in enumerate(items)
-    ]
+    alone_outcomes: dict[int, tuple[bool, Any]] = {}
+    for index in chosen:
+        alone, alone_outcomes[index] = _alone_both(handler, model, items[index])
+        difference = _difference(
+            alone, alone_outcomes[index], copies[index], batched[index], index, len(items)
+        )
+        if difference is not None:
+            checker.differed(shape, difference)
+            return [
+                alone_outcomes[i] if i in alone_outcomes else _predict_alone(handler, model, item, _uncounted)
+                for i, item in enumerate(items)
+            ]
+    checker.agreed(shape, len(items), sum(len(item.data) for item in items))
+    return batched
 
 
 def _alone_both(handler: Handler, model: Any, item: BatchItem) -> tuple[Any, tuple[bool, Any]]:

@@ -91,7 +91,8 @@ def test_the_first_difference_turns_batching_off_for_good_with_the_reason(caplog
 def test_once_on_a_batch_of_a_new_size_is_checked_and_one_request_in_a_while_is_sampled():
     checker = BatchChecker("inference")
     agree_until_on(checker, Shape.MULTI, rows=(10, 20))
-    assert checker.plan(Shape.MULTI, 40, varied) is Check.FULL  # beyond the rows checked
+    assert checker.plan(Shape.MULTI, 40, varied) is Check.EDGES  # beyond the rows checked
+    assert checker.sampled(Shape.MULTI, Check.EDGES, 4) == [0, 3]  # its first and last requests
     checker.agreed(Shape.MULTI, 4, 40)
     assert checker.plan(Shape.MULTI, 40, varied) is not Check.FULL  # now within them
     plans = [checker.plan(Shape.MULTI, 15, varied) for _ in range(3 * autobatch.SAMPLE_EVERY)]
@@ -112,7 +113,7 @@ def test_checks_are_bounded():
     on = BatchChecker("inference")
     agree_until_on(on, Shape.SINGLE)
     new_sizes = [on.plan(Shape.SINGLE, 100 + n, varied) for n in range(autobatch.MAX_RANGE_CHECKS + 5)]
-    assert new_sizes.count(Check.FULL) == autobatch.MAX_RANGE_CHECKS
+    assert new_sizes.count(Check.EDGES) == autobatch.MAX_RANGE_CHECKS
     assert new_sizes[-1] is Check.ALONE  # unchecked sizes beyond the bound go one by one
 
 
@@ -282,9 +283,10 @@ def test_predict_fn_runs_twice_only_within_the_documented_bound():
     for inputs in batches(count=400):
         serve(module, inputs)
         served_requests += len(inputs)
-    extra_rows = sum(module.calls) - served_requests  # rows predicted a second time
-    checked = autobatch.NEEDED_AGREEMENTS + module.checker._tracks[Shape.SINGLE].range_checks
-    assert 0 < extra_rows <= checked * 6 + 400 // autobatch.SAMPLE_EVERY
+    extra_rows = sum(module.calls) - served_requests  # rows predicted a second time (1 per request)
+    track = module.checker._tracks[Shape.SINGLE]
+    bound = track.checks * 6 + track.range_checks * 2 + track.batches // autobatch.SAMPLE_EVERY
+    assert 0 < extra_rows <= bound
 
 
 def test_output_fn_that_writes_differently_in_a_batch_is_refused():
@@ -332,3 +334,18 @@ def test_the_seeds_script_batches_several_rows_but_not_single_rows_whose_last_bi
     assert module.checker.state(Shape.SINGLE) is State.OFF
     assert "['probabilities']" in module.checker.reason(Shape.SINGLE)
     assert module.checker.state(Shape.MULTI) is State.ON
+
+
+def test_a_batch_of_a_size_never_checked_is_checked_at_its_edges_before_it_is_answered():
+    # Answers like alone up to 12 rows, then takes a rougher path for bigger batches.
+    def rougher_when_big(data: np.ndarray) -> np.ndarray:
+        return np.round(data[:, 0], 1 if len(data) > 12 else 6)
+
+    module = Module(rougher_when_big)
+    for inputs in batches(count=12):  # 2 to 6 requests of one row: on, checked up to 6 rows
+        serve(module, inputs)
+    assert module.checker.state(Shape.SINGLE) is State.ON
+    big = [np.array([[0.123456 + i, 0.0, 0.0]]) for i in range(16)]
+    assert serve(module, big) == alone(Module(rougher_when_big), big)  # answered alone, all of them
+    assert module.checker.state(Shape.SINGLE) is State.OFF
+    assert "request 1 of 16" in module.checker.reason(Shape.SINGLE)

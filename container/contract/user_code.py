@@ -24,14 +24,18 @@ PIP_OUTPUT_TAIL_LINES = 30
 _CODE_DIRS: set[str] = set()  # code directories this process put on sys.path
 
 
-def install_requirements(code_dir: Path) -> bool:
-    """pip-install code/requirements.txt when there is one; StartupError when pip fails."""
+def install_requirements(code_dir: Path, python: str | None = None) -> bool:
+    """pip-install code/requirements.txt when there is one; StartupError when pip fails.
+
+    `python`: the interpreter whose environment receives them (multi-model mode: a model's own
+    overlay virtualenv); by default this one's.
+    """
     requirements = code_dir / "requirements.txt"
     if not requirements.is_file():
         return False
     log.info("installing %s", requirements)
     command = [
-        sys.executable,
+        python or sys.executable,
         "-m",
         "pip",
         "install",

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -84,6 +85,10 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     configure_logging(config.log_level)
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
+    if config.multi_model:
+        from container.multimodel.server import run_multi_model
+
+        return run_multi_model(config, metrics_dir, finish)
     try:
         lifecycle, invoker = build_model(config)
     except StartupError as exc:
@@ -147,9 +152,18 @@ def _run_gunicorn(server: GunicornServer) -> int:
     return 0
 
 
-def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
-    """Install requirements, import the user module, choose and resolve the handler: all before a load."""
-    user_code.install_requirements(config.code_dir)
+def build_model(
+    config: ServerConfig,
+    *,
+    install: Callable[[Path], object] = user_code.install_requirements,
+    model_label: str | None = None,
+) -> tuple[ModelLifecycle, Invoker]:
+    """Install requirements, import the user module, choose and resolve the handler: all before a load.
+
+    Multi-model mode installs a model's requirements its own way (`install`) and labels its
+    metrics with the model's name (`model_label`).
+    """
+    install(config.code_dir)
     user_module = user_code.import_user_module(config)
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
     log.info("handler: %s (%s)", choice.name, choice.reason)
@@ -166,7 +180,7 @@ def build_model(config: ServerConfig) -> tuple[ModelLifecycle, Invoker]:
         raise StartupError(str(exc)) from exc
     resolved = functions.resolve(user_module, spec)
     log.info("handler functions: %s", resolved.describe())
-    model_metrics = metrics.Metrics()
+    model_metrics = metrics.Metrics(model_label)
     lifecycle = ModelLifecycle(config, resolved, model_metrics)
     return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
 

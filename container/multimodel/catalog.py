@@ -61,6 +61,9 @@ class ModelRecord:
     handler: str = ""
     memory: ProcessMemory = field(default_factory=ProcessMemory)
     estimate: int = 0  # bytes reserved for it while it loads
+    # Its memory as the manager accounts it: its process's USS once loaded (before the workers
+    # shared it) plus its workers' own pages.
+    accounted: int = 0
 
     def describe(
         self, memory: ProcessMemory | None = None, per_process: Sequence[Any] = ()
@@ -75,7 +78,7 @@ class ModelRecord:
         if self.loaded_at is not None:
             answer["loadedAt"] = self.loaded_at
             answer["loadSeconds"] = self.load_seconds
-        answer["memory"] = {"measuredAtLoad": self.memory.as_dict()}
+        answer["memory"] = {"modelBytes": self.accounted, "measuredAtLoad": self.memory.as_dict()}
         if memory is not None:
             answer["memory"]["now"] = memory.as_dict()
             answer["memory"]["processes"] = [

@@ -216,9 +216,11 @@ class Manager:
         model_dir = catalog.check_url(url)
         signature = _signature(model_dir)
         needed = memory.estimate(signature[1], self.workers, self.measured.get(signature), self.worker_bytes)
-        usage = memory.container_usage(self.config.memory_limit_bytes, self.server_pid)
+        usage = self._usage()
         kept_free = memory.headroom(usage.limit, self.config.memory_headroom_bytes)
-        reserved = sum(load.record.estimate for load in self.loads.values())
+        reserved = sum(
+            max(load.record.estimate - self._accounted(load.record), 0) for load in self.loads.values()
+        )
         admission = memory.admit(needed, usage, reserved, kept_free)
         if not admission.admitted:
             self.metrics.refusals.labels("memory").inc()
@@ -254,7 +256,16 @@ class Manager:
         load = _Load(record, client, status_fd, time.monotonic())
         self.loads[pid] = load
         self.selector.register(status_fd, selectors.EVENT_READ, ("status", load))
-        log.info("loading model %s from %s (estimate %d MiB, pid %d)", name, url, needed // memory.MIB, pid)
+        log.info(
+            "loading model %s from %s (pid %d): estimate %d MiB; %d of %d MiB in use (%s)",
+            name,
+            url,
+            pid,
+            needed // memory.MIB,
+            usage.used // memory.MIB,
+            usage.limit // memory.MIB,
+            usage.source,
+        )
 
     def _fork_host(self, plan: host.HostPlan) -> tuple[int, int]:
         read_fd, write_fd = os.pipe()
@@ -312,6 +323,7 @@ class Manager:
         record.load_seconds = time.monotonic() - load.started
         record.handler = str(event.get("handler", ""))
         record.memory = memory.tree_memory(record.pid)[0]
+        record.accounted = record.memory.uss
         self.pending_measure[record.name] = time.monotonic() + REMEASURE_AFTER_SECONDS
         self.metrics.loading.labels(record.name).observe(record.load_seconds)
         self.metrics.loaded.inc()
@@ -355,7 +367,7 @@ class Manager:
         """A load that outgrows its estimate is killed before the container runs out of memory."""
         if not self.loads:
             return
-        usage = memory.container_usage(self.config.memory_limit_bytes, self.server_pid)
+        usage = self._usage()
         kept_free = memory.headroom(usage.limit, self.config.memory_headroom_bytes)
         if not memory.over_limit(usage, kept_free):
             return
@@ -453,26 +465,40 @@ class Manager:
                 continue
             if now < when:
                 continue
-            total, each = memory.tree_memory(record.pid)
+            each = memory.tree_memory(record.pid)[1]
             if len(each) < record.workers + 1:
                 self.pending_measure[name] = now + REMEASURE_AFTER_SECONDS  # workers still starting
                 continue
             self.pending_measure.pop(name)
-            record.memory = total
+            accounted = self._accounted(record)
+            record.accounted = accounted
             workers = [usage.uss for pid, usage in each if pid != record.pid]
             if workers:
                 self.worker_bytes = max(self.worker_bytes or 0, max(workers))
             with contextlib.suppress(OSError):
-                self.measured[_signature(Path(record.url))] = total.uss
-            self.metrics.memory.labels(name).set(total.uss)
+                self.measured[_signature(Path(record.url))] = accounted
+            self.metrics.memory.labels(name).set(accounted)
             log.info(
-                "model %s: %d MiB (the model's process %d MiB, %d worker(s) %s MiB)",
+                "model %s: %d MiB (the model's process %d MiB at load, its %d worker(s) %s MiB each)",
                 name,
-                total.uss // memory.MIB,
-                each[0][1].uss // memory.MIB,
+                accounted // memory.MIB,
+                record.memory.uss // memory.MIB,
                 len(workers),
                 "/".join(str(w // memory.MIB) for w in workers),
             )
+
+    def _usage(self) -> memory.Usage:
+        models = {record.pid: self._accounted(record) for record in self.records.values()}
+        return memory.container_usage(self.config.memory_limit_bytes, self.server_pid, models)
+
+    def _accounted(self, record: ModelRecord) -> int:
+        """A model's memory: what its process held once loaded (before its workers shared it), and
+        its workers' own pages; for a model still loading, what its processes hold now."""
+        total, each = memory.tree_memory(record.pid)
+        if record.state is ModelState.LOADING:
+            return total.uss
+        own = max(record.memory.uss, each[0][1].uss if each else 0)
+        return own + sum(usage.uss for pid, usage in each if pid != record.pid)
 
     def _kill_tree(self, pid: int, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -62,12 +62,15 @@ def process_memory(pid: int) -> ProcessMemory:
     return ProcessMemory(fields.get("Rss", 0), fields.get("Pss", 0), private)
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (children first found through /proc/PID/task/*/children)."""
+def descendants(pid: int, skip: frozenset[int] = frozenset()) -> list[int]:
+    """`pid` and every process below it (found through /proc/PID/task/*/children), but the trees
+    whose roots are in `skip`."""
     found: list[int] = []
     pending = [pid]
     while pending:
         current = pending.pop()
+        if current in skip:
+            continue
         found.append(current)
         for task in _tasks(current):
             try:
@@ -78,9 +81,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def tree_memory(pid: int) -> tuple[ProcessMemory, list[tuple[int, ProcessMemory]]]:
-    """The summed memory of `pid`'s process tree, and each process's own."""
-    each = [(member, process_memory(member)) for member in descendants(pid)]
+def tree_memory(
+    pid: int, skip: frozenset[int] = frozenset()
+) -> tuple[ProcessMemory, list[tuple[int, ProcessMemory]]]:
+    """The summed memory of `pid`'s process tree (less the subtrees in `skip`), and each process's own."""
+    each = [(member, process_memory(member)) for member in descendants(pid, skip)]
     total = ProcessMemory()
     for _, memory in each:
         total = total + memory
@@ -104,10 +109,16 @@ class Usage:
     source: str  # where the numbers come from, for messages: "cgroup v2", "BYOC_MEMORY_LIMIT_MB", ...
 
 
-def container_usage(configured_limit: int | None, server_pid: int) -> Usage:
-    """The memory limit in force and what is used of it now."""
+def container_usage(configured_limit: int | None, server: int, models: dict[int, int]) -> Usage:
+    """The memory limit in force and what is used of it now.
+
+    With a configured limit, use is counted by process: the server's own processes (PSS), plus
+    each model's processes as `models` (model process pid -> bytes) accounts them. PSS alone would
+    count a model's pages half while its first worker is being forked beside it.
+    """
     if configured_limit is not None:
-        return Usage(configured_limit, tree_memory(server_pid)[0].pss, "BYOC_MEMORY_LIMIT_MB")
+        own = tree_memory(server, skip=frozenset(models))[0].pss
+        return Usage(configured_limit, own + sum(models.values()), "BYOC_MEMORY_LIMIT_MB")
     cgroup = cgroup_usage(CGROUP)
     if cgroup is not None:
         return cgroup

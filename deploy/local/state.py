@@ -43,6 +43,12 @@ class EndpointState:
     created: float = 0.0
     updated: float = 0.0
     schema: int = SCHEMA
+    # A multi-model endpoint (byoc local up --multi-model): models come from model_data_prefix (a
+    # directory or an s3:// prefix) by each invocation's TargetModel, extracted into model_dir, which
+    # every instance mounts at /opt/ml/models. model_cache is ModelCacheSetting: Enabled or Disabled.
+    multi_model: bool = False
+    model_data_prefix: str = ""
+    model_cache: str = "Enabled"
 
     @property
     def url(self) -> str:
@@ -92,6 +98,16 @@ class EndpointState:
                 raise StateError(f"instances[{index}] is malformed: {exc!r}") from None
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["env"].items()):
             raise StateError("field 'env' must map strings to strings")
+        # Written since multi-model endpoints: absent from older state files, which are single-model.
+        multi_model = data.get("multi_model", False)
+        prefix = data.get("model_data_prefix", "")
+        cache = data.get("model_cache", "Enabled")
+        if (
+            not isinstance(multi_model, bool)
+            or not isinstance(prefix, str)
+            or cache not in ("Enabled", "Disabled")
+        ):
+            raise StateError("fields 'multi_model', 'model_data_prefix' or 'model_cache' are malformed")
         return cls(
             name=data["name"],
             image=data["image"],
@@ -106,4 +122,7 @@ class EndpointState:
             instances=instances,
             created=float(data["created"]),
             updated=float(data["updated"]),
+            multi_model=multi_model,
+            model_data_prefix=prefix,
+            model_cache=cache,
         )

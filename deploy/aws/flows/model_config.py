@@ -31,6 +31,10 @@ class ModelSource:
     env: Mapping[str, str] = field(default_factory=dict)
     bucket: str | None = None  # for a local archive; default: sagemaker-REGION-ACCOUNT
     check_image: bool = True  # ask ECR whether the image exists
+    # A multi-model endpoint: model_data is the S3 prefix the models are below (each invocation's
+    # TargetModel), model_cache its ModelCacheSetting (None: SageMaker's default, Enabled).
+    multi_model: bool = False
+    model_cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def create_model_and_config(
         model_data=model_data,
         role=model.role,
         env=model.env,
+        multi_model=model.multi_model,
+        model_cache=model.model_cache,
     )
     config_arguments = endpoint_config_request(
         config_name,
@@ -108,6 +114,12 @@ def remove(aws: Aws, configs: list[str], models: list[str]) -> None:
 def _model_data(aws: Aws, source: ModelSource, endpoint: str, model_name: str) -> str:
     """The model data's S3 URI: checked when it is one, uploaded when it is a local archive."""
     value = source.model_data
+    if source.multi_model:
+        # A prefix: its models may be uploaded later (InvokeEndpoint loads each on first use).
+        if not value.startswith("s3://"):
+            raise UsageError(f"--model-data-prefix {value}: a multi-model endpoint's models are in S3")
+        parse_s3_uri(value)
+        return value if value.endswith("/") else value + "/"
     if value.startswith("s3://"):
         parse_s3_uri(value)
         if not aws.s3.exists(value):

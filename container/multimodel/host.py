@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,14 @@ class HostPlan:
     socket_path: Path  # where it listens; the manager renames it into place once the model loaded
     workers: int
     overlays: Path  # where requirements overlays are kept
+    # The packages the manager imported ahead of the models (the handlers' frameworks): of these,
+    # the modules this model's load imported besides are reported, for the manager to import too.
+    shared_packages: frozenset[str] = frozenset()
 
 
 def run_host(config: ServerConfig, plan: HostPlan, status_fd: int) -> int:
     """Load the model and serve it until SIGTERM; the exit status. Runs in the forked child."""
-    reporter = Reporter(status_fd)
+    reporter = Reporter(status_fd, plan.shared_packages)
     model_config = dataclasses.replace(
         config,
         model_dir=plan.model_dir,
@@ -103,9 +107,11 @@ def bind_unix(path: Path) -> socket.socket:
 class Reporter:
     """The model's news to the manager, once: loaded, or failed and why."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, shared_packages: frozenset[str] = frozenset()) -> None:
         self.fd = fd
         self.sent = False
+        self.shared_packages = shared_packages
+        self.modules_at_start = set(sys.modules)
 
     def loaded(self, lifecycle: Any, handler: str, shared: bool) -> None:
         self._send(
@@ -114,6 +120,7 @@ class Reporter:
                 "handler": handler,
                 "load_seconds": lifecycle.load_seconds,
                 "shared": shared,  # one copy in this process, shared by the workers
+                "modules": self._new_shared_modules(),
             }
         )
 
@@ -126,6 +133,14 @@ class Reporter:
             self.loaded(lifecycle, handler, shared=lifecycle.loaded_before_fork)
         elif state is ModelState.FAILED:
             self.failed(reason, out_of_memory=lifecycle.out_of_memory)
+
+    def _new_shared_modules(self) -> list[str]:
+        """Modules of the shared packages the load imported (unpickling a model imports its classes')."""
+        return sorted(
+            name
+            for name in set(sys.modules) - self.modules_at_start
+            if name.partition(".")[0] in self.shared_packages
+        )
 
     def _send(self, event: dict[str, Any]) -> None:
         if self.sent:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import logging
 import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +73,16 @@ class _Unload:
 
 
 class Manager:
-    def __init__(self, config: ServerConfig, run_dir: Path, control: socket.socket, server_pid: int) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        run_dir: Path,
+        control: socket.socket,
+        server_pid: int,
+        shared_packages: frozenset[str] = frozenset(),
+    ) -> None:
         self.config = config
+        self.shared_packages = shared_packages
         self.run_dir = run_dir
         self.control = control
         self.server_pid = server_pid
@@ -240,6 +250,7 @@ class Manager:
             socket_path=self._socket(name).with_suffix(".loading"),
             workers=self.workers,
             overlays=self.run_dir / "overlays",
+            shared_packages=self.shared_packages,
         )
         pid, status_fd = self._fork_host(plan)
         record = ModelRecord(
@@ -322,6 +333,7 @@ class Manager:
         record.loaded_at = time.time()
         record.load_seconds = time.monotonic() - load.started
         record.handler = str(event.get("handler", ""))
+        self._learn(event.get("modules") or [])
         record.memory = memory.tree_memory(record.pid)[0]
         record.accounted = record.memory.uss
         self.pending_measure[record.name] = time.monotonic() + REMEASURE_AFTER_SECONDS
@@ -340,6 +352,17 @@ class Manager:
             200,
             {"status": f"Model {record.name} loaded", "modelName": record.name, "modelUrl": record.url},
         )
+
+    def _learn(self, modules: list[str]) -> None:
+        """Import here what a model's load imported of the shared packages (a model's pickle imports
+        its estimator's modules): the next models forked from this process have them already."""
+        for name in modules:
+            if name in sys.modules or name.partition(".")[0] not in self.shared_packages:
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # only an optimisation: the model loaded anyway
+                log.debug("could not import %s ahead of the next models: %r", name, exc)
 
     def _fail_load(self, load: _Load, reason: str, out_of_memory: bool) -> None:
         record = load.record
@@ -545,7 +568,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def run_manager(config: ServerConfig, run_dir: Path, control: socket.socket, server_pid: int) -> int:
+def run_manager(
+    config: ServerConfig,
+    run_dir: Path,
+    control: socket.socket,
+    server_pid: int,
+    shared_packages: frozenset[str] = frozenset(),
+) -> int:
     _die_with_parent()
-    Manager(config, run_dir, control, server_pid).serve_forever()
+    Manager(config, run_dir, control, server_pid, shared_packages).serve_forever()
     return 0

@@ -42,7 +42,7 @@ STOP_SECONDS = 25.0
 def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Callable[[], None]) -> int:
     """Serve models loaded through POST /models until stopped; the exit status."""
     run_dir = Path(tempfile.mkdtemp(prefix="byoc-mme-"))
-    _preimport()
+    shared_packages = _preimport()
     try:
         listener = bind_listener(config.bind_host, config.port)
     except OSError as exc:
@@ -54,7 +54,7 @@ def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Call
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     control.bind(str(run_dir / "control.sock"))
     control.listen(256)
-    manager_pid = _fork_manager(config, run_dir, control, listener)
+    manager_pid = _fork_manager(config, run_dir, control, listener, shared_packages)
     control.close()
     app = MultiModelApp(config, run_dir, manager_pid)
     log.info(
@@ -80,9 +80,11 @@ def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Call
     return server._run_gunicorn(server.GunicornServer(app, options))  # type: ignore[arg-type]
 
 
-def _preimport() -> None:
+def _preimport() -> frozenset[str]:
     """The handlers and their frameworks, imported here once: every model's process is forked from
-    the manager, so they share these pages instead of importing a copy each (and load faster)."""
+    the manager, so they share these pages instead of importing a copy each (and load faster).
+    Returns the top-level names of the packages imported (numpy, sklearn, ...)."""
+    imported: set[str] = set()
     specs, failures = registry.discover()
     for name, why in failures.items():
         log.warning("the %s handler is not available: %s", name, why)
@@ -96,8 +98,11 @@ def _preimport() -> None:
                 if module.isidentifier() and not module.startswith("_"):
                     try:
                         importlib.import_module(module)
+                        imported.add(module)
                     except Exception as exc:  # a broken package is the model's problem, at its load
                         log.warning("could not import %s (%s) ahead of the models: %r", module, package, exc)
+
+    return frozenset(imported)
 
 
 def _front_config(config: ServerConfig) -> ServerConfig:
@@ -107,7 +112,11 @@ def _front_config(config: ServerConfig) -> ServerConfig:
 
 
 def _fork_manager(
-    config: ServerConfig, run_dir: Path, control: socket.socket, listener: socket.socket
+    config: ServerConfig,
+    run_dir: Path,
+    control: socket.socket,
+    listener: socket.socket,
+    shared_packages: frozenset[str],
 ) -> int:
     server_pid = os.getpid()
     pid = os.fork()
@@ -115,7 +124,7 @@ def _fork_manager(
         code = 1
         try:
             listener.close()  # the port is the front's
-            code = manager.run_manager(config, run_dir, control, server_pid)
+            code = manager.run_manager(config, run_dir, control, server_pid, shared_packages)
         except BaseException:
             log.exception("the model manager failed")
         finally:

@@ -228,8 +228,11 @@ class Manager:
         needed = memory.estimate(signature[1], self.workers, self.measured.get(signature), self.worker_bytes)
         usage = self._usage()
         kept_free = memory.headroom(usage.limit, self.config.memory_headroom_bytes)
+        # What loads under way will still take: their estimates, less what they hold already
+        # (counted in the use).
         reserved = sum(
-            max(load.record.estimate - self._accounted(load.record), 0) for load in self.loads.values()
+            max(load.record.estimate - memory.tree_memory(load.record.pid)[0].uss, 0)
+            for load in self.loads.values()
         )
         admission = memory.admit(needed, usage, reserved, kept_free)
         if not admission.admitted:
@@ -511,7 +514,9 @@ class Manager:
             )
 
     def _usage(self) -> memory.Usage:
-        models = {record.pid: self._accounted(record) for record in self.records.values()}
+        models: dict[int, int] = {}
+        if self.config.memory_limit_bytes is not None:  # counted by process; else the cgroup counts
+            models = {record.pid: self._accounted(record) for record in self.records.values()}
         return memory.container_usage(self.config.memory_limit_bytes, self.server_pid, models)
 
     def _accounted(self, record: ModelRecord) -> int:

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from container.config import ServerConfig
-from container.errors import ErrorResponse, InferenceError
+from container.errors import ErrorResponse
 from container.headers import TARGET_MODEL
 from container.multimodel import catalog
 from container.multimodel.proxy import ModelConnections, ModelGone, ask_manager, response_headers
@@ -83,29 +83,26 @@ class MultiModelApp:
     # --- invocations -----------------------------------------------------------------------------
 
     async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if "/" in name or not name:  # no model has such a name (POST /models refuses it)
+            await _send_json(send, 404, _not_loaded(name))
+            return
         headers = scope["headers"]
         declared = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-length"), None)
-        socket_path = self.run_dir / catalog.socket_name(name)
-        request_id = ""
         try:
-            if "/" in name or not name:
-                raise _error(404, "model_not_loaded", f"model {name} is not loaded")
             body = await read_body(receive, declared, self.config.max_payload_bytes)
-            answer = await self.connections.invoke(socket_path, headers, body)
+            answer = await self.connections.invoke(self.run_dir / catalog.socket_name(name), headers, body)
         except ModelGone:
             self.cache_metrics.misses.labels(name).inc()
             await _send_json(send, 404, _not_loaded(name))
             return
-        except _Refusal as refusal:
-            await _send_json(send, refusal.status, refusal.body)
-            return
         except (ConnectionError, OSError) as exc:
+            # The model's worker went away mid-request (its model is being unloaded, or it died).
             log.warning("model %s: its worker failed the request: %r", name, exc)
             body = {"code": "model_not_ready", "message": f"model {name} could not serve the request"}
             await _send_json(send, 503, body)
             return
-        except Exception as exc:  # a client's bad body (413, 400) or a fault of ours
-            failure: ErrorResponse = describe_failure(exc, request_id or new_request_id())
+        except Exception as exc:  # a client's bad body (413, 400), or a fault of ours (logged)
+            failure: ErrorResponse = describe_failure(exc, new_request_id())
             await _send_json(send, failure.status, failure.body())
             return
         self.cache_metrics.hits.labels(name).inc()
@@ -205,17 +202,6 @@ class MultiModelApp:
             return _json(503, body)
         log.debug("%s answered %d in %.3f s", request.get("op"), status, time.perf_counter() - started)
         return _json(status, body)
-
-
-class _Refusal(InferenceError):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body["message"], status)
-        self.status = status
-        self.body = body
-
-
-def _error(status: int, code: str, message: str) -> _Refusal:
-    return _Refusal(status, {"code": code, "message": message})
 
 
 def _not_loaded(name: str) -> dict[str, str]:

@@ -64,6 +64,7 @@ class ModelRecord:
     # Its memory as the manager accounts it: its process's USS once loaded (before the workers
     # shared it) plus its workers' own pages.
     accounted: int = 0
+    shared: bool = False  # loaded once in its process, shared by its workers (else each loaded it)
 
     def describe(
         self, memory: ProcessMemory | None = None, per_process: Sequence[Any] = ()
@@ -73,6 +74,7 @@ class ModelRecord:
         if self.target_model:
             answer["targetModel"] = self.target_model
         answer["workers"] = self.workers
+        answer["sharedByWorkers"] = self.shared
         if self.handler:
             answer["handler"] = self.handler
         if self.loaded_at is not None:

@@ -29,7 +29,7 @@ import orjson
 from container.config import ServerConfig
 from container.errors import StartupError
 from container.inference.lifecycle import ModelState
-from container.multimodel import requirements
+from container.multimodel import memory, requirements
 from container.serving import server
 from container.serving.app import create_app
 from container.telemetry import metrics
@@ -114,9 +114,13 @@ class Reporter:
         self.modules_at_start = set(sys.modules)
 
     def loaded(self, lifecycle: Any, handler: str, shared: bool) -> None:
+        # Measured here, before any worker is forked: once they are, the model's pages are shared
+        # with them and no longer this process's own.
+        own = memory.process_memory(os.getpid())
         self._send(
             {
                 "event": "loaded",
+                "memory": {"rss": own.rss, "pss": own.pss, "uss": own.uss},
                 "handler": handler,
                 "load_seconds": lifecycle.load_seconds,
                 "shared": shared,  # one copy in this process, shared by the workers

@@ -337,8 +337,12 @@ class Manager:
         record.load_seconds = time.monotonic() - load.started
         record.handler = str(event.get("handler", ""))
         self._learn(event.get("modules") or [])
-        record.memory = memory.tree_memory(record.pid)[0]
-        record.accounted = record.memory.uss
+        measured = event.get("memory") or {}
+        record.memory = memory.ProcessMemory(
+            int(measured.get("rss", 0)), int(measured.get("pss", 0)), int(measured.get("uss", 0))
+        )
+        record.shared = bool(event.get("shared"))
+        record.accounted = self._accounted(record)
         self.pending_measure[record.name] = time.monotonic() + REMEASURE_AFTER_SECONDS
         self.metrics.loading.labels(record.name).observe(record.load_seconds)
         self.metrics.loaded.inc()
@@ -521,9 +525,10 @@ class Manager:
 
     def _accounted(self, record: ModelRecord) -> int:
         """A model's memory: what its process held once loaded (before its workers shared it), and
-        its workers' own pages; for a model still loading, what its processes hold now."""
+        its workers' own pages; for a model loaded by each worker, or still loading, what its
+        processes hold now (their own pages)."""
         total, each = memory.tree_memory(record.pid)
-        if record.state is ModelState.LOADING:
+        if record.state is ModelState.LOADING or not record.shared:
             return total.uss
         own = max(record.memory.uss, each[0][1].uss if each else 0)
         return own + sum(usage.uss for pid, usage in each if pid != record.pid)

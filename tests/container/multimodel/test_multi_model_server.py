@@ -157,12 +157,23 @@ def test_models_with_the_same_module_names_keep_their_own_code(http: httpx.Clien
     assert all(not (pids[x] & pids[y]) for x in tags for y in tags if x != y), pids
 
 
-def test_a_model_is_loaded_once_and_shared_by_its_workers(http: httpx.Client, models: Path) -> None:
-    assert load(http, "a", str(models / "a" / "model")).status_code == 200
-    memory = http.get("/models/a").json()["memory"]
-    roles = sorted(process["role"] for process in memory["processes"])
-    assert roles == ["model", "worker", "worker"]
-    assert memory["now"]["ussBytes"] > 0
+def test_a_model_is_loaded_once_and_shared_by_its_workers(
+    http: httpx.Client, tmp_path: Path, trained_model: object
+) -> None:
+    """The scikit-learn handler allows loading before the fork: a model carrying 64 MiB is loaded by
+    its own process and shared by both workers, whose own pages stay far below a copy."""
+    model = padded_model(tmp_path / "shared" / "model", trained_model, 64)
+    assert load(http, "shared", str(model)).status_code == 200
+    for _ in range(4):
+        assert invoke(http, "shared", b"5.1,3.5,1.4,0.2", **{"Content-Type": "text/csv"}).status_code == 200
+    described = http.get("/models/shared").json()
+    assert described["sharedByWorkers"] is True and described["handler"] == "sklearn"
+    processes = described["memory"]["processes"]
+    assert sorted(p["role"] for p in processes) == ["model", "worker", "worker"]
+    assert described["memory"]["measuredAtLoad"]["ussBytes"] > 64 * 2**20
+    for worker in (p for p in processes if p["role"] == "worker"):
+        assert worker["ussBytes"] < 32 * 2**20, worker  # not a copy of the model
+        assert worker["rssBytes"] > 64 * 2**20  # but it maps it
 
 
 def test_metrics_carry_the_model_label(http: httpx.Client, models: Path) -> None:
@@ -210,3 +221,45 @@ def test_memory_fills_up_to_507_and_recovers_through_unloads(tmp_path: Path, tra
             assert answer.status_code == 200 and answer.json()["predictions"] == [0]
     finally:
         server.close()
+
+
+def probe_wheel(directory: Path, version: str) -> Path:
+    """A tiny wheel, byoc_mme_probe at `version`, whose module says which version it is."""
+    import zipfile
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"byoc_mme_probe-{version}-py3-none-any.whl"
+    info = f"byoc_mme_probe-{version}.dist-info"
+    files = {
+        "byoc_mme_probe/__init__.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: byoc-mme-probe\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+def test_each_model_gets_its_own_requirements(http: httpx.Client, tmp_path: Path) -> None:
+    """Two models pin two versions of one package in code/requirements.txt: each sees its own, and
+    the server's environment gets neither."""
+    import importlib.util
+
+    for version in ("1.0", "2.0"):
+        model = tmp_path / f"v{version}" / "model"
+        code = model / "code"
+        code.mkdir(parents=True)
+        (code / "requirements.txt").write_text(f"{probe_wheel(tmp_path / 'wheels', version)}\n")
+        (code / "inference.py").write_text(
+            "import byoc_mme_probe\n\n\ndef model_fn(model_dir):\n    return byoc_mme_probe.VERSION\n\n\n"
+            "def input_fn(data, content_type):\n    return data\n\n\n"
+            "def predict_fn(data, model):\n    return model\n\n\n"
+            "def output_fn(prediction, accept):\n    return prediction, 'text/plain'\n"
+        )
+        loaded = load(http, f"probe-{version}", str(model))
+        assert loaded.status_code == 200, loaded.text
+    for version in ("1.0", "2.0"):
+        assert invoke(http, f"probe-{version}").text == version
+    assert importlib.util.find_spec("byoc_mme_probe") is None

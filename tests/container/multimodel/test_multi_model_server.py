@@ -11,6 +11,7 @@ how SageMaker says so (sagemaker-inference-toolkit, src/sagemaker_inference/mode
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -263,3 +264,25 @@ def test_each_model_gets_its_own_requirements(http: httpx.Client, tmp_path: Path
     for version in ("1.0", "2.0"):
         assert invoke(http, f"probe-{version}").text == version
     assert importlib.util.find_spec("byoc_mme_probe") is None
+
+
+def test_sigterm_stops_every_model_process(tmp_path: Path, models: Path) -> None:
+    from container.multimodel import memory
+
+    server = start(tmp_path, BYOC_FRONT_WORKERS="1")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60, trust_env=False) as http:
+            for tag in ("a", "b"):
+                assert load(http, tag, str(models / tag / "model")).status_code == 200
+        assert server.process is not None
+        processes = memory.descendants(server.process.pid)
+        assert len(processes) >= 1 + 1 + 1 + 2 * 2  # server, front worker, manager, two models and workers
+        assert server.stop() == 0
+        deadline = time.monotonic() + 10
+        while any(memory.process_memory(pid).rss for pid in processes) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in processes if memory.process_memory(pid).rss], (
+            "processes outlived the server"
+        )
+    finally:
+        server.close()

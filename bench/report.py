@@ -349,6 +349,11 @@ def machine_line(results: dict[str, Any]) -> str:
     )
 
 
+def _relative(command: str, results: dict[str, Any]) -> str:
+    """`command` with the paths of the checkout the run used shown relative to it."""
+    return command.replace(results.get("root", ROOT), "")
+
+
 def commands_section(results: dict[str, Any]) -> str:
     lines = []
     for server in results["servers"]:
@@ -357,7 +362,7 @@ def commands_section(results: dict[str, Any]) -> str:
             f"- **{server['label']}** (`{server['name']}`), workers: {server['workers']}"
             + (f"; {versions}" if versions else "")
         )
-        lines.append(f"  - `{server['command'].replace(ROOT, '')}`")
+        lines.append(f"  - `{_relative(server['command'], results)}`")
         for note in server.get("notes", []):
             lines.append(f"  - {note}")
     return "\n".join(lines) + "\n"
@@ -513,7 +518,7 @@ def commands_summary(results: dict[str, Any]) -> str:
     lines = []
     for server in results["servers"]:
         first_note = server["notes"][0] if server.get("notes") else ""
-        command = server["command"].split("  #")[0].replace(ROOT, "")
+        command = _relative(server["command"].split("  #")[0], results)
         line = f"- {server['label']}: `{command}`; workers {server['workers']}. {first_note}"
         lines.append(_paragraph(line, indent="  "))
     return "\n".join(lines) + "\n"

@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "schema": 1,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The checkout the servers ran from: the report shows commands relative to it, wherever the
+        # report is made.
+        "root": report.ROOT,
         "machine": machine_facts(wrk),
         "settings": {
             "quick": args.quick,

@@ -16,11 +16,10 @@ from types import ModuleType
 import httpx
 
 from container.config import ServerConfig, load_config
-from container.contract import functions
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle
 from container.serving.app import ServerApp, create_app
-from container.telemetry.metrics import Metrics
+from container.serving.server import assemble_model
 
 
 @dataclass
@@ -42,10 +41,9 @@ async def in_process_server(
 ) -> AsyncIterator[InProcessServer]:
     """A worker's app around `model_dir` (and a user module), its model loaded as a worker loads it."""
     config = load_config({"BYOC_MODEL_DIR": str(model_dir), **(env or {})})
-    handler = functions.resolve(user_module, functions.load_handler_module(config.handler))
-    metrics = Metrics()  # its own registry: no multiprocess directory in this process
-    lifecycle = ModelLifecycle(config, handler, metrics)
-    invoker = Invoker(config, handler, lifecycle, metrics)
+    # What `serve` builds, from the user module given here instead of one imported from disk; the
+    # metrics have their own registry, as no multiprocess directory is set in this process.
+    lifecycle, invoker = assemble_model(config, user_module)
     app = create_app(lifecycle, invoker)
     if lifecycle.loads_before_fork:
         lifecycle.load_before_fork()

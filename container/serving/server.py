@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -164,7 +165,13 @@ def build_model(
     metrics with the model's name (`model_label`).
     """
     install(config.code_dir)
-    user_module = user_code.import_user_module(config)
+    return assemble_model(config, user_code.import_user_module(config), model_label=model_label)
+
+
+def assemble_model(
+    config: ServerConfig, user_module: ModuleType | None, *, model_label: str | None = None
+) -> tuple[ModelLifecycle, Invoker]:
+    """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
     log.info("handler: %s (%s)", choice.name, choice.reason)
     try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from container.config import ServerConfig
-from container.contract import functions
+from container.contract import functions, registry
 from container.contract.context import Context
 from container.errors import DECODE, ENCODE, PREDICT
 from container.inference import pipeline
@@ -31,7 +31,7 @@ def resolve(**defined) -> functions.Handler:
     options = defined.pop("options", None)
     if options is not None:
         module.BYOC_HANDLER_OPTIONS = options
-    return functions.resolve(module, functions.load_handler_module("sklearn"))
+    return functions.resolve(module, registry.load_spec("sklearn"))
 
 
 def context(content_type: str | None = "text/csv") -> Context:

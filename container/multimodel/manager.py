@@ -171,6 +171,10 @@ class Manager:
         except ValueError as exc:
             body = {"code": "invalid_model_request", "message": f"malformed request: {exc}"}
             self._answer(client, 400, body)
+        except Exception:  # a fault of ours: logged with its traceback, answered without it
+            log.exception("the model manager failed to handle a request")
+            body = {"code": "model_manager_failed", "message": "the model manager failed; see its log"}
+            self._answer(client, 500, body)
 
     def _dispatch(self, client: _Client, request: dict[str, Any]) -> None:
         op = request.get("op")

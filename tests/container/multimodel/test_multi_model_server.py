@@ -286,3 +286,26 @@ def test_sigterm_stops_every_model_process(tmp_path: Path, models: Path) -> None
         )
     finally:
         server.close()
+
+
+def test_each_model_has_its_manifest_checked(
+    http: httpx.Client, tmp_path: Path, trained_model: object
+) -> None:
+    """A model whose manifest names another scikit-learn minor version fails to load with the reason,
+    while the same model without the manifest loads: the check is per model, as in single-model mode."""
+    import joblib
+
+    from container.archives import manifest
+
+    for name, stale in (("fresh", False), ("stale", True)):
+        model = tmp_path / name / "model"
+        model.mkdir(parents=True)
+        joblib.dump(trained_model, model / "model.joblib")
+        if stale:
+            saved = {"format": manifest.FORMAT_VERSION, "handler": "sklearn", "strict": ["scikit-learn"]}
+            saved["versions"] = {"scikit-learn": "0.1.0"}
+            (model / manifest.FILENAME).write_bytes(manifest.dumps(saved))
+    assert load(http, "fresh", str(tmp_path / "fresh" / "model")).status_code == 200
+    stale = load(http, "stale", str(tmp_path / "stale" / "model"))
+    assert stale.status_code == 500 and stale.json()["code"] == "model_load_failed"
+    assert "scikit-learn: the model was saved with 0.1.0" in stale.json()["message"]

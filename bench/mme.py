@@ -53,6 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="clients at once")
     parser.add_argument("--servers", default="byoc,mms")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--memory-model-mb", type=int, default=64, help="padding of the models of the sharing measurement"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the sharing measurement")
     parser.add_argument("--quick", action="store_true", help="10 models, cache 3, 5 s: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
@@ -223,10 +227,11 @@ async def drive(url: str, models_root: Path, sequence: list[str], args: argparse
 # --- the servers ------------------------------------------------------------------------------------
 
 
-def byoc_server(work: Path) -> tuple[Server, str]:
+def byoc_server(work: Path, workers: int | None = None) -> tuple[Server, str]:
     port = free_port()
     env = {
         **clean_env(),
+        **({"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)} if workers else {}),
         "SAGEMAKER_MULTI_MODEL": "true",
         "BYOC_BIND_HOST": LOOPBACK,
         "SAGEMAKER_BIND_TO_PORT": str(port),
@@ -235,12 +240,13 @@ def byoc_server(work: Path) -> tuple[Server, str]:
     return Server("byoc-mme", argv, env, ROOT, work / "byoc-mme.log"), f"http://{LOOPBACK}:{port}"
 
 
-def mms_server(work: Path, venv: Path) -> tuple[Server, str]:
+def mms_server(work: Path, venv: Path, workers: int | None = None) -> tuple[Server, str]:
     port = free_port(below=32767)
     tmp = work / "mms-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     env = {
         **clean_env(venv / "bin"),
+        **({"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)} if workers else {}),
         "SAGEMAKER_MULTI_MODEL": "true",
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "BENCH_MMS_CONFIG": str(work / "mme-mms.properties"),
@@ -278,9 +284,7 @@ def measure(name: str, server: Server, url: str, models_root: Path, names: list[
     time.sleep(1.0)
     idle = memory_mib(server.pid)
     sequence = traffic(names, 200_000)
-    say(
-        f"{name}: {args.concurrency} clients, {args.duration:g} s, {len(names)} models, cache {args.cache}"
-    )
+    say(f"{name}: {args.concurrency} clients, {args.duration:g} s, {len(names)} models, cache {args.cache}")
     result = asyncio.run(drive(url, models_root, sequence, args))
     time.sleep(2.0)  # the last loads' workers settle
     full = memory_mib(server.pid)
@@ -317,6 +321,62 @@ def measure(name: str, server: Server, url: str, models_root: Path, names: list[
     return result
 
 
+# --- sharing: one copy of a model per container, or one per worker -----------------------------
+
+SHARING_MODELS = 3
+SHARING_WORKERS = 2
+
+
+def sharing(name: str, server: Server, url: str, root: Path, padding_mb: int) -> dict[str, Any]:
+    """PSS of the server with no model, then with SHARING_MODELS models of `padding_mb` MiB loaded,
+    SHARING_WORKERS workers each; per model, and per worker's own pages."""
+    wait_ready(server, url)
+    time.sleep(1.0)
+    idle = memory_mib(server.pid)
+    with httpx.Client(base_url=url, timeout=300, trust_env=False) as http:
+        for index in range(SHARING_MODELS):
+            answer = http.post(
+                "/models", json={"model_name": f"big-{index}", "url": str(root / f"big-{index}")}
+            )
+            if answer.status_code != 200:
+                raise RuntimeError(f"{name}: loading big-{index}: {answer.status_code} {answer.text[:300]}")
+            body = bench_model.sagemaker_payload(bench_model.WORKLOADS[0])
+            for _ in range(SHARING_WORKERS * 4):  # every worker has predicted once, most likely
+                http.post(f"/models/big-{index}/invoke", content=body, headers={"Content-Type": "text/csv"})
+    time.sleep(3.0)
+    full = memory_mib(server.pid)
+    added = [p for p in full["per_process"] if p["pid"] not in {q["pid"] for q in idle["per_process"]}]
+    result = {
+        "model_mb": padding_mb,
+        "models": SHARING_MODELS,
+        "workers_per_model": SHARING_WORKERS,
+        "pss_per_model_mib": round((full["pss_mib"] - idle["pss_mib"]) / SHARING_MODELS, 1),
+        "processes_added": len(added),
+        "uss_per_added_process_mib": round(statistics.fmean(p["uss_kib"] for p in added) / 1024, 1)
+        if added
+        else None,
+    }
+    say(
+        f"{name}: {SHARING_MODELS} models of {padding_mb} MiB, {SHARING_WORKERS} workers each: "
+        f"{result['pss_per_model_mib']} MiB PSS per model, {len(added)} processes added, "
+        f"{result['uss_per_added_process_mib']} MiB of their own each"
+    )
+    return result
+
+
+def write_sharing_models(root: Path, padding_mb: int, with_code: bool) -> Path:
+    source = root / "source"
+    bench_model.write_model(source, padding_mb=padding_mb)
+    for index in range(SHARING_MODELS):
+        directory = root / f"big-{index}"
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / "model.joblib", directory / "model.joblib")
+        if with_code:
+            (directory / "code").mkdir(exist_ok=True)
+            shutil.copy2(CUSTOM_SCRIPT, directory / "code" / "inference.py")
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raw = args.out / "raw" / "mme"
@@ -349,6 +409,22 @@ def main(argv: list[str] | None = None) -> int:
             supervisor.start(server)
             try:
                 results["servers"][name] = measure(name, server, url, models_root, names, args)
+            finally:
+                supervisor.stop(server)
+            if args.no_memory:
+                continue
+            # byoc serves these with the scikit-learn handler (no code/: it allows loading before the
+            # fork); multi-model-server needs the inference script to load anything.
+            shared_root = write_sharing_models(raw / f"sharing-{name}", args.memory_model_mb, name == "mms")
+            if name == "byoc":
+                server, url = byoc_server(raw / "sharing", SHARING_WORKERS)
+            else:
+                server, url = mms_server(raw / "sharing", installer.ensure_venv("mms"), SHARING_WORKERS)
+            supervisor.start(server)
+            try:
+                results["servers"][name]["sharing"] = sharing(
+                    name, server, url, shared_root, args.memory_model_mb
+                )
             finally:
                 supervisor.stop(server)
     servers = results["servers"]
@@ -384,6 +460,23 @@ def markdown(results: dict[str, Any]) -> str:
         )
     if "ratio_invocations_per_s" in results:
         lines += ["", f"byoc / multi-model-server, invocations/s: {results['ratio_invocations_per_s']}x"]
+    shared = {name: r["sharing"] for name, r in results["servers"].items() if "sharing" in r}
+    if shared:
+        first = next(iter(shared.values()))
+        lines += [
+            "",
+            f"Sharing: {first['models']} models of {first['model_mb']} MiB, {first['workers_per_model']} "
+            "workers each (byoc: the scikit-learn handler, which loads before the fork; multi-model-server: "
+            "the same inference script).",
+            "",
+            "| server | PSS per model MiB | processes added | own pages (USS) per added process MiB |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, r in shared.items():
+            lines.append(
+                f"| {labels.get(name, name)} | {r['pss_per_model_mib']} | {r['processes_added']} | "
+                f"{r['uss_per_added_process_mib']} |"
+            )
     byoc = results["servers"].get("byoc", {}).get("memory", {})
     if "model_bytes_mean_mib" in byoc:
         lines += [

@@ -92,7 +92,7 @@ def run_host(config: ServerConfig, plan: HostPlan, status_fd: int) -> int:
     options = server.gunicorn_options(model_config, listener.detach())
     options["proc_name"] = f"byoc-model-{plan.name[:40]}"
     options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
-    return server._run_gunicorn(server.GunicornServer(app, options))
+    return server.run_gunicorn(server.GunicornServer(app, options))
 
 
 def bind_unix(path: Path) -> socket.socket:

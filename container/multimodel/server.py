@@ -77,7 +77,7 @@ def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Call
         finish()
 
     options["on_exit"] = stopped
-    return server._run_gunicorn(server.GunicornServer(app, options))  # type: ignore[arg-type]
+    return server.run_gunicorn(server.GunicornServer(app, options))  # type: ignore[arg-type]
 
 
 def _preimport() -> frozenset[str]:

@@ -133,10 +133,10 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
         finish()
 
     options["on_exit"] = stopped
-    return _run_gunicorn(GunicornServer(app, options))
+    return run_gunicorn(GunicornServer(app, options))
 
 
-def _run_gunicorn(server: GunicornServer) -> int:
+def run_gunicorn(server: GunicornServer) -> int:
     # gunicorn's workers are forked from inside run() and leave through SystemExit, which comes up
     # through this frame in each of them: only the process that started the server turns it into
     # an exit status; a worker's exit is passed on untouched.

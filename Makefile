@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint venv docs clean bench
+.PHONY: demo test lint venv docs clean bench bench-xgboost
 
 demo: $(RUNTIME_STAMP)  ## Train the sample model, serve it natively, send sample payloads, stop.
 	$(BIN)/python model_artifacts/demo.py
@@ -20,6 +20,9 @@ test: $(DEV_STAMP)  ## The whole test suite (what CI runs).
 
 bench: $(DEV_STAMP)  ## Benchmark against AWS's stacks and MLServer (bench/results/latest.md); BENCH_ARGS=--quick
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-xgboost: $(DEV_STAMP)  ## The XGBoost handler against sagemaker-inference on MMS (bench/results/xgboost.md)
+	$(BIN)/python -m bench.xgb_suite $(BENCH_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

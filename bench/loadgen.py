@@ -30,7 +30,10 @@ def run_wrk(
     accept: str,
     connections: int,
     duration_s: int,
+    script: Path = LUA,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """One wrk run; `script` and `extra` (its arguments after the accept type) for other request mixes."""
     url = f"http://{LOOPBACK}:{port}{path}"
     argv = [
         wrk,
@@ -40,12 +43,13 @@ def run_wrk(
         "--timeout",
         f"{WRK_TIMEOUT_S}s",
         "-s",
-        str(LUA),
+        str(script),
         url,
         "--",
         str(payload),
         content_type,
         accept,
+        *extra,
     ]
     result = subprocess.run(
         argv, capture_output=True, text=True, timeout=duration_s + WRK_TIMEOUT_S + 30, check=False

@@ -30,11 +30,21 @@ def _project_version(name: str, fallback: str) -> str:
 
 # The model is pickled once, by the project's scikit-learn: every baseline gets the same version.
 SKLEARN = f"scikit-learn=={_project_version('scikit-learn', '1.9.1')}"
+XGBOOST = f"xgboost-cpu=={_project_version('xgboost-cpu', '3.0.5')}"
 
 # One virtualenv per stack, pinned to the versions the results were measured with.
 VENV_SPECS: dict[str, list[str]] = {
     # sagemaker-inference imports pkg_resources, which setuptools 81 removed.
     "mms": ["sagemaker-inference==1.10.1", "multi-model-server==1.1.11", "setuptools<81", SKLEARN],
+    # bench/xgb_suite.py: the same toolkit with this project's xgboost, and pandas as AWS's XGBoost images
+    # have it (xgboost looks for a DataFrame on every call, which is slow when pandas is absent).
+    "mms-xgboost": [
+        "sagemaker-inference==1.10.1",
+        "multi-model-server==1.1.11",
+        "setuptools<81",
+        XGBOOST,
+        "pandas",
+    ],
     # gunicorn's gevent worker imports packaging, which gunicorn does not declare.
     "flask": ["flask==3.1.3", "gunicorn==27.0.1", "gevent==26.9.0", "packaging", SKLEARN],
     # MLServer 1.7.1 calls asyncio.get_event_loop() in its inference workers, which uvloop 0.22+

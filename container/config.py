@@ -19,6 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from container.archives import code_source
+from container.archives.code_source import CodeSource, CodeSourceError
 from container.archives.extraction import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_MEMBERS,
@@ -38,6 +40,17 @@ DEFAULT_ACCEPT = "application/json"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # SageMaker's containers listen on every interface; tests and `byoc serve --host` narrow it.
 DEFAULT_BIND_HOST = "0.0.0.0"
+# The header section of a request (request line and headers). What InvokeEndpoint forwards fits many
+# times over: Content-Type, Accept, CustomAttributes and TargetModel of up to 1024 characters each and
+# seven more headers of up to 256, about 5 KiB in all (botocore's sagemaker-runtime service model,
+# InvokeEndpointInput), with the platform's own few headers besides.
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_HEADERS = 100
+# A request must arrive whole within this long of its first byte (or of the connection opening).
+# SageMaker's front end forwards requests it already holds, in far less; real-time invocations time
+# out after 60 s in all.
+DEFAULT_REQUEST_READ_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000  # per worker process
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
@@ -64,6 +77,11 @@ class ServerConfig:
     default_accept_is_explicit: bool = False
     model_dir: Path = Path(DEFAULT_MODEL_DIR)
     code_dir: Path = Path(DEFAULT_MODEL_DIR) / "code"
+    # SAGEMAKER_SUBMIT_DIRECTORY when it names code to fetch at start (an S3 URI or an archive):
+    # code_dir is then replaced by the private directory it is extracted into.
+    code_source: CodeSource | None = None
+    # Caps on what extracting that code may unpack (BYOC_ARCHIVE_MAX_*).
+    archive_limits: Limits = field(default_factory=Limits)
     program: str = DEFAULT_PROGRAM
     program_is_explicit: bool = False
     # BYOC_HANDLER; when unset, the handler is chosen from the model directory (handler_is_explicit
@@ -79,6 +97,13 @@ class ServerConfig:
     preload: bool = True
     max_batch_size: int = 32
     max_batch_delay_seconds: float = 0.0
+    # Limits on what a connection may cost a worker: header section size and count (a 431 beyond),
+    # time to deliver a request whole (a 408 and the connection closed beyond), and open connections
+    # (beyond, the stalest idle or incomplete one is closed to make room).
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    request_read_timeout_seconds: float = DEFAULT_REQUEST_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # The serving handler's own settings, read by its spec through this module's parser once the
     # handler is chosen (for_handler); None before that, or for a handler without settings.
     handler_settings: Any = None
@@ -123,10 +148,11 @@ class ServerConfig:
 
 def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Read and validate every setting; raise ConfigError for the first invalid one."""
-    source = os.environ if environ is None else environ
-    env = EnvReader(source)
+    environ = os.environ if environ is None else environ
+    env = EnvReader(environ)
     model_dir = Path(env.text("BYOC_MODEL_DIR", DEFAULT_MODEL_DIR))
     program_raw = env.raw("SAGEMAKER_PROGRAM")
+    code_dir, code_from = _code_location(env, model_dir)
     return ServerConfig(
         port=env.integer("SAGEMAKER_BIND_TO_PORT", 8080, low=1, high=65535),
         bind_host=_bind_host(env),
@@ -137,7 +163,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         default_accept=_default_accept(env),
         default_accept_is_explicit=env.raw("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") is not None,
         model_dir=model_dir,
-        code_dir=_code_dir(env, model_dir),
+        code_dir=code_dir,
+        code_source=code_from,
+        archive_limits=load_archive_limits(environ),
         program=_program(program_raw),
         program_is_explicit=bool(program_raw and program_raw.strip()),
         handler=env.text("BYOC_HANDLER", DEFAULT_HANDLER),
@@ -158,7 +186,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         front_workers=env.integer("BYOC_FRONT_WORKERS", os.cpu_count() or 1, low=1, high=256),
         memory_limit_bytes=_optional_mib(env, "BYOC_MEMORY_LIMIT_MB"),
         memory_headroom_bytes=_optional_mib(env, "BYOC_MEMORY_HEADROOM_MB", low=0),
-        environ=MappingProxyType(dict(source)),
+        max_header_bytes=env.integer(
+            "BYOC_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, low=1024, high=MIB * 16
+        ),
+        max_headers=env.integer("BYOC_MAX_HEADERS", DEFAULT_MAX_HEADERS, low=8, high=10_000),
+        request_read_timeout_seconds=env.number(
+            "BYOC_REQUEST_READ_TIMEOUT", DEFAULT_REQUEST_READ_TIMEOUT, low=0.1, high=3600
+        ),
+        max_connections=env.integer("BYOC_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, low=16, high=1_000_000),
+        environ=MappingProxyType(dict(environ)),
     )
 
 
@@ -169,6 +205,58 @@ def load_archive_limits(environ: Mapping[str, str] | None = None) -> Limits:
         max_bytes=env.integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, low=1, high=2**63 - 1),
         max_members=env.integer(MAX_MEMBERS_ENV, DEFAULT_MAX_MEMBERS, low=1, high=2**63 - 1),
     )
+
+
+DEFAULT_ML_DIR = "/opt/ml"
+DEFAULT_STOP_GRACE_SECONDS = 100.0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What `train` reads from the environment; the job's own settings are in ML_DIR/input/config.
+
+    ml_dir: /opt/ml, or SAGEMAKER_BASE_DIR (the variable AWS's training toolkit reads for the same).
+    program / submit_directory: SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY, used where the
+    hyperparameters do not say (container.training.job decides).
+    stop_grace_seconds: after SIGTERM, how long the script may take to stop before it is killed;
+    SageMaker kills the container 120 s after its SIGTERM.
+    """
+
+    ml_dir: Path = Path(DEFAULT_ML_DIR)
+    program: str | None = None
+    submit_directory: CodeSource | None = None
+    job_name: str = ""
+    log_level: int | None = None
+    framework_module: str | None = None
+    region: str = ""
+    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+    archive_limits: Limits = field(default_factory=Limits)
+
+
+def load_training_config(environ: Mapping[str, str] | None = None) -> TrainingConfig:
+    """Read and validate `train`'s settings; ConfigError for the first invalid one."""
+    environ = os.environ if environ is None else environ
+    env = EnvReader(environ)
+    submit_raw = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
+    return TrainingConfig(
+        ml_dir=training_ml_dir(environ),
+        program=env.raw("SAGEMAKER_PROGRAM"),
+        submit_directory=(
+            None if submit_raw is None else submit_directory("SAGEMAKER_SUBMIT_DIRECTORY", submit_raw)
+        ),
+        job_name=env.text("TRAINING_JOB_NAME", ""),
+        log_level=_log_level(env) if env.raw("SAGEMAKER_CONTAINER_LOG_LEVEL") else None,
+        framework_module=env.raw("SAGEMAKER_TRAINING_MODULE"),
+        region=env.raw("AWS_REGION") or env.text("AWS_DEFAULT_REGION", ""),
+        stop_grace_seconds=env.number("BYOC_STOP_GRACE_SECONDS", DEFAULT_STOP_GRACE_SECONDS, low=1, high=115),
+        archive_limits=load_archive_limits(environ),
+    )
+
+
+def training_ml_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """/opt/ml or SAGEMAKER_BASE_DIR: where `train` writes its failure file even when the rest is invalid."""
+    env = EnvReader(os.environ if environ is None else environ)
+    return Path(env.text("SAGEMAKER_BASE_DIR", DEFAULT_ML_DIR))
 
 
 class EnvReader:
@@ -272,15 +360,35 @@ def _default_accept(env: EnvReader) -> str:
     return essence
 
 
-def _code_dir(env: EnvReader, model_dir: Path) -> Path:
-    submit_dir = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
-    # An S3 URI means the SDK packed the code into model.tar.gz under code/, where SageMaker put it.
-    if submit_dir is None or "://" in submit_dir:
-        return model_dir / "code"
-    path = Path(submit_dir)
-    if not path.is_dir():
-        raise ConfigError("SAGEMAKER_SUBMIT_DIRECTORY", submit_dir, "an existing directory or an S3 URI")
-    return path
+SUBMIT_DIRECTORY_EXPECTED = "a directory, a tar.gz archive, or an s3:// or file:// URI of one"
+
+
+def _code_location(env: EnvReader, model_dir: Path) -> tuple[Path, CodeSource | None]:
+    """The code directory, and the source to fetch it from at start when it is not a directory here.
+
+    Without SAGEMAKER_SUBMIT_DIRECTORY the code is model.tar.gz's code/. The SageMaker Python SDK
+    sets it to the S3 URI of the sourcedir.tar.gz it uploaded (a real endpoint), to a directory it
+    mounted (local mode, network isolation), or to file://DIR.
+    """
+    raw = env.raw("SAGEMAKER_SUBMIT_DIRECTORY")
+    if raw is None:
+        return model_dir / "code", None
+    source = submit_directory("SAGEMAKER_SUBMIT_DIRECTORY", raw)
+    if source.is_local_directory:
+        assert source.path is not None
+        return source.path, None
+    return model_dir / "code", source
+
+
+def submit_directory(variable: str, raw: str) -> CodeSource:
+    """Parse a submit directory value; ConfigError naming `variable` when it cannot name code."""
+    try:
+        source = code_source.parse(raw)
+    except CodeSourceError:
+        raise ConfigError(variable, raw, SUBMIT_DIRECTORY_EXPECTED) from None
+    if source.kind == code_source.LOCAL and source.path is not None and not source.path.exists():
+        raise ConfigError(variable, raw, SUBMIT_DIRECTORY_EXPECTED + " that exists")
+    return source
 
 
 def _program(raw: str | None) -> str:

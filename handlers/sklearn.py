@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import itertools
 import pickle
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,18 +101,18 @@ def predict_fn(data: Any, model: Any) -> dict[str, Any]:
             # Non-numeric input reached a pipeline that should have encoded it and could not:
             # the request's values are at fault, and the estimator's message says which.
             raise BadRequest(f"the model rejected the input: {exc}", code="invalid_value") from None
-        missing = validation.first_missing(rows)
-        if missing is not None:
-            # Missing values (an empty CSV cell, a JSON null) are documented input, but most
-            # estimators refuse NaN: the request's gap, not a server fault.
-            row, column = missing
-            raise BadRequest(
-                f"the model rejected the input, which has missing values (the first at row {row}, "
-                f"column {column}): {exc}",
-                code="missing_value",
-                row=row,
-                column=column,
-            ) from None
+        present = _non_finite_kinds(rows)
+        if present:
+            # Missing values (an empty CSV cell, a JSON null) are documented input, and so are
+            # inf and numbers too large for a float, but many estimators refuse them: the
+            # request's values, not a server fault. When only one kind was there, it was the one
+            # refused: remembered, so that check_rows refuses the next such request before it is
+            # stacked with others.
+            if len(present) == 1:
+                _refusals(model).update(present)
+            elif _nan_tag(model) is True:
+                present = {INF}
+            raise _non_finite_error(rows, present) from None
         if scipy.sparse.issparse(rows):
             # Many estimators take dense rows only (StandardScaler: "Cannot center sparse
             # matrices"): the format the client chose is at fault, and dense formats would work.
@@ -249,9 +250,16 @@ def _listing(directory: Path) -> str:
 
 
 def check_rows(data: Any, model: Any) -> Any:
-    """One request's rows checked against the fitted estimator (the spec's validate_input)."""
+    """One request's rows checked against the fitted estimator (the spec's validate_input).
+
+    Shape, type, and the values this model is known to refuse (NaN, inf: from its tags, or learned
+    as it refuses them): a request that fails here fails alone, before it can fail a batch.
+    """
+    validation.check_dtype(data)
     expected = getattr(model, "n_features_in_", None)
-    return validation.validate_rows(data, expected, numeric=not _accepts_objects(model))
+    rows = validation.validate_rows(data, expected, numeric=not _accepts_objects(model))
+    _check_finite(rows, model)
+    return rows
 
 
 def validate_rows(data: Any, model: Any) -> Any:
@@ -261,6 +269,86 @@ def validate_rows(data: Any, model: Any) -> Any:
     if feature_names is not None and isinstance(data, np.ndarray) and data.ndim == 2:
         data = _with_column_names(data, feature_names)
     return data
+
+
+# --- NaN and infinity: refused up front once the model is known to refuse them ----------------
+
+NAN, INF = "nan", "inf"
+# Models known to refuse NaN or inf (by their tags, or because they refused one): model -> kinds.
+_REFUSALS: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _check_finite(rows: Any, model: Any) -> None:
+    values = rows.data if scipy.sparse.issparse(rows) else rows
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "f" or np.isfinite(values).all():
+        return
+    refused = _refusals(model) & _non_finite_kinds(rows)
+    if refused:
+        raise _non_finite_error(rows, refused)
+
+
+def _refusals(model: Any) -> set[str]:
+    """What this model is known to refuse, of NAN and INF; learned as it refuses them."""
+    try:
+        return _REFUSALS[model]
+    except KeyError:
+        pass
+    except TypeError:  # an object that cannot be weakly referenced: nothing is remembered
+        return set()
+    # An estimator's tags say whether it takes NaN; one that does not validates its input with
+    # scikit-learn's check for finite values, which refuses inf too.
+    known = {NAN, INF} if _nan_tag(model) is False else set()
+    _REFUSALS[model] = known
+    return known
+
+
+def _nan_tag(model: Any) -> bool | None:
+    """The estimator's own word on NaN; None for pipelines and anything without scikit-learn tags.
+
+    A pipeline's tags are those of its first step, which says nothing of what an imputer after it
+    does: whether a pipeline refuses NaN is learned as it refuses one.
+    """
+    if _accepts_objects(model):
+        return None
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(model).input_tags.allow_nan)
+    except Exception:  # not a scikit-learn estimator, or a version without get_tags
+        return None
+
+
+def _non_finite_kinds(rows: Any) -> set[str]:
+    """Which of NAN and INF the float rows (dense, sparse or a DataFrame) hold."""
+    values = rows.data if scipy.sparse.issparse(rows) else rows
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
+        return set()
+    return {kind for kind, test in ((NAN, np.isnan), (INF, np.isinf)) if test(values).any()}
+
+
+def _non_finite_error(rows: Any, kinds: set[str]) -> BadRequest:
+    """A 400 naming the first value of `kinds` in reading order, said in our own words."""
+    first = {NAN: validation.first_missing, INF: validation.first_infinite}
+    found = sorted(place for kind in kinds if (place := first[kind](rows)) is not None)
+    assert found, "the rows hold no value of the kinds named"
+    row, column = found[0]
+    if NAN in kinds and validation.first_missing(rows) == (row, column):
+        return BadRequest(
+            f"row {row}, column {column} is missing (an empty cell, null or NaN), and this model does "
+            "not accept missing values: fill them in, or serve a model that imputes them",
+            code="missing_value",
+            row=row,
+            column=column,
+        )
+    return BadRequest(
+        f"row {row}, column {column} is infinite (inf, -inf, or a number too large for a 64-bit "
+        "float), and this model takes finite numbers only",
+        code="non_finite_value",
+        row=row,
+        column=column,
+    )
 
 
 def _accepts_objects(model: Any) -> bool:

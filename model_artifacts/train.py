@@ -5,6 +5,9 @@
 writes OUT_DIR/model.joblib (default model_artifacts/build/model). Training is deterministic and takes
 well under a second, so the model is rebuilt rather than committed: a pickle made by one
 scikit-learn version should not be served by another.
+
+The same model as a SageMaker script-mode entry point is code/train.py, which reads its rows from
+the train channel; `write_training_csv` writes them (label first, as SageMaker's algorithms expect).
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ def train():
     features, labels = load_iris(return_X_y=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0))
     return model.fit(features, labels)
+
+
+def write_training_csv(path: Path) -> Path:
+    """The iris rows as CSV for code/train.py's train channel: the label, then the four features."""
+    features, labels = load_iris(return_X_y=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        ",".join([str(label), *(f"{value:g}" for value in row)])
+        for label, row in zip(labels, features, strict=True)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 def main(argv: list[str]) -> int:

@@ -2,13 +2,17 @@
 
 Every member is checked before anything of it is written, in one streaming pass:
   - names must be relative and stay inside the destination (no absolute paths, no `..` escapes,
-    no writing through a symlink that leads out);
-  - symlinks must point inside the archive; hard links must name a regular file extracted earlier;
+    no writing through a symlink);
+  - symlinks must point inside the destination, judged as the file system will resolve them once
+    every member is in place: through the archive's other symlinks (`sub/up -> ..`, then
+    `l2 -> sub/up/..` leads out), whichever order they come in; hard links must name a regular file
+    extracted earlier;
   - device files and FIFOs are refused, and so is a name that appears twice (a later member could
     silently replace an earlier one);
   - the total size and the number of members are capped, against archive bombs.
 Extraction goes into a private staging directory that replaces the destination only when every
-member passed, so a refused archive leaves nothing half-written behind. Permission bits are
+member passed, so a refused archive leaves nothing half-written behind. `byoc inspect` judges an
+archive through the same checks (iter_members), so the two can never disagree. Permission bits are
 reduced to rwx for the owner and r-x for others; set-uid and the like never survive.
 """
 
@@ -21,7 +25,8 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -32,6 +37,8 @@ DEFAULT_MAX_MEMBERS = 100_000
 MAX_BYTES_ENV = "BYOC_ARCHIVE_MAX_BYTES"
 MAX_MEMBERS_ENV = "BYOC_ARCHIVE_MAX_MEMBERS"
 COPY_CHUNK = 1024 * 1024
+# Symlinks followed while resolving one path before it counts as a loop (Linux's own limit).
+MAX_LINK_HOPS = 40
 # What reading a truncated or corrupted tar.gz raises, depending on where the damage is.
 DAMAGE_ERRORS = (tarfile.TarError, EOFError, zlib.error)
 
@@ -72,6 +79,9 @@ class Entry:
 class _Tally:
     limits: Limits
     seen: dict[str, str] = field(default_factory=dict)  # name -> kind
+    # Directories that exist only because members were written inside them.
+    implied_dirs: set[str] = field(default_factory=set)
+    links: dict[str, str] = field(default_factory=dict)  # symlink name -> target
     total_bytes: int = 0
     members: int = 0
 
@@ -134,6 +144,10 @@ def _checked_members(tar: tarfile.TarFile, limits: Limits | None) -> Iterator[tu
             yield _check(member, tally), member
     except DAMAGE_ERRORS as exc:
         raise ArchiveError(f"the archive is damaged: {exc}") from None
+    # Each symlink was judged on arrival against the links before it; a later link can change
+    # where an earlier one leads, so every link is judged again against all of them.
+    for name in tally.links:
+        _check_link_resolves_inside(name, tally.links)
 
 
 def _check(member: tarfile.TarInfo, tally: _Tally) -> Entry:
@@ -146,6 +160,8 @@ def _check(member: tarfile.TarInfo, tally: _Tally) -> Entry:
     previous = tally.seen.get(name)
     if previous is not None and not (previous == "dir" and member.isdir()):
         raise UnsafeArchive(member.name, "the name appears twice; the second would replace the first")
+    if name in tally.implied_dirs and not member.isdir():
+        raise UnsafeArchive(member.name, "earlier members are inside it, as a directory")
     _check_parents_are_dirs(name, tally.seen, member.name)
     mode = _safe_mode(member.mode, member.isdir())
     if member.isdir():
@@ -160,6 +176,8 @@ def _check(member: tarfile.TarInfo, tally: _Tally) -> Entry:
         entry = Entry(name, "file", member.size, mode)
     elif member.issym():
         entry = Entry(name, "symlink", 0, mode, _symlink_target(name, member))
+        tally.links[name] = member.linkname
+        _check_link_resolves_inside(name, tally.links)
     elif member.islnk():
         try:
             target = _safe_name(member.linkname)
@@ -173,6 +191,10 @@ def _check(member: tarfile.TarInfo, tally: _Tally) -> Entry:
     else:
         raise UnsafeArchive(member.name, f"{_kind_name(member)} cannot be extracted safely")
     tally.seen[name] = entry.kind
+    parent = posixpath.dirname(name)
+    while parent and parent != "." and parent not in tally.implied_dirs:
+        tally.implied_dirs.add(parent)
+        parent = posixpath.dirname(parent)
     return entry
 
 
@@ -209,6 +231,55 @@ def _symlink_target(name: str, member: tarfile.TarInfo) -> str:
     if resolved == ".." or resolved.startswith("../"):
         raise UnsafeArchive(member.name, f"symlink to {target!r} leads outside the destination")
     return target
+
+
+def _check_link_resolves_inside(name: str, links: Mapping[str, str]) -> None:
+    """Refuse the symlink `name` if, followed through the archive's symlinks, it leads out or loops."""
+    target = links[name]
+    try:
+        where = resolve(posixpath.join(posixpath.dirname(name), target), links)
+    except _LinkLoop:
+        raise UnsafeArchive(name, f"symlink to {target!r} is part of a loop of symlinks") from None
+    if where is None:
+        raise UnsafeArchive(name, f"symlink to {target!r} leads outside the destination through other links")
+
+
+class _LinkLoop(Exception):
+    pass
+
+
+def resolve(path: str, links: Mapping[str, str]) -> str | None:
+    """Where `path` (relative to the root) leads once `links` (name -> target) are followed.
+
+    As the file system resolves it: component by component, a symlink's target taking its place
+    relative to the link's directory, `..` going up from wherever that led. None when it leaves the
+    root; _LinkLoop after MAX_LINK_HOPS links. A component that is not a link is taken as a
+    directory, as extraction creates it (a dangling link resolves inside, harmlessly).
+    """
+    remaining = deque(path.split("/"))
+    resolved: list[str] = []
+    hops = 0
+    while remaining:
+        part = remaining.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                return None
+            resolved.pop()
+            continue
+        resolved.append(part)
+        target = links.get("/".join(resolved))
+        if target is None:
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise _LinkLoop
+        resolved.pop()
+        if target.startswith("/"):
+            return None
+        remaining.extendleft(reversed(target.split("/")))
+    return "/".join(resolved) or "."
 
 
 def _safe_mode(mode: int, is_dir: bool) -> int:

@@ -314,8 +314,18 @@ def _one_plain_row(text: str) -> np.ndarray | None:
     line = text.strip()
     if len(line) > MAX_PLAIN_ROW_CHARS or "\n" in line or "\r" in line or '"' in line:
         return None
+    cells = line.split(",")
     try:
-        return np.array(line.split(","), dtype=np.float64).reshape(1, -1)
+        return np.array(cells, dtype=np.float64).reshape(1, -1)
+    except ValueError:
+        pass
+    # Empty cells are missing values, as on the general path; a row of nothing but empty cells is
+    # no row at all there, and is left to it.
+    filled = [cell if cell.strip() else "nan" for cell in cells]
+    if filled.count("nan") == len(filled):
+        return None
+    try:
+        return np.array(filled, dtype=np.float64).reshape(1, -1)
     except ValueError:
         return None
 

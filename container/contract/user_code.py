@@ -33,26 +33,28 @@ def install_requirements(code_dir: Path, python: str | None = None) -> bool:
     requirements = code_dir / "requirements.txt"
     if not requirements.is_file():
         return False
-    log.info("installing %s", requirements)
-    command = [
-        python or sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-input",
-        "--disable-pip-version-check",
-        "-r",
-        str(requirements),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    _pip(["-r", str(requirements)], str(requirements), cwd=code_dir, python=python)
+    return True
+
+
+def install_package(code_dir: Path) -> None:
+    """pip-install the code directory itself (a setup.py project), with its requirements.txt if any."""
+    extra = ["-r", "requirements.txt"] if (code_dir / "requirements.txt").is_file() else []
+    _pip([".", *extra], f"the package in {code_dir}", cwd=code_dir)
+
+
+def _pip(args: list[str], what: str, cwd: Path, python: str | None = None) -> None:
+    log.info("installing %s", what)
+    pip = [python or sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+    command = [*pip, *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     for line in result.stdout.splitlines():
         log.debug("pip: %s", line)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()
         tail = "\n".join(output[-PIP_OUTPUT_TAIL_LINES:])
-        raise StartupError(f"pip could not install {requirements} (exit status {result.returncode}):\n{tail}")
-    log.info("installed %s", requirements)
-    return True
+        raise StartupError(f"pip could not install {what} (exit status {result.returncode}):\n{tail}")
+    log.info("installed %s", what)
 
 
 def import_user_module(config: ServerConfig) -> ModuleType | None:

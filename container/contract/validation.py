@@ -17,6 +17,8 @@ from container.errors import BadRequest
 
 # dtype kinds that are not numbers: Python objects, str and bytes.
 NON_NUMERIC_KINDS = "OUS"
+# dtype kinds that are no feature values at all: complex numbers, dates, durations, records.
+NOT_FEATURE_KINDS = "cMmV"
 
 
 def validate_rows(data: Any, width: int | None, *, numeric: bool = True, name: str | None = None) -> Any:
@@ -40,6 +42,21 @@ def validate_rows(data: Any, width: int | None, *, numeric: bool = True, name: s
     if numeric and data.dtype.kind in NON_NUMERIC_KINDS:
         data = as_numbers(data)
     return data
+
+
+def check_dtype(data: Any, *, name: str | None = None) -> None:
+    """A 400 naming the dtype for arrays of what is no feature value: complex numbers, dates,
+    durations, records (an NPY body can hold any of them). NumPy would turn dates into integers
+    silently, and models fail on complex numbers with errors that would otherwise be 500s."""
+    dtype = getattr(data, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in NOT_FEATURE_KINDS:
+        raise BadRequest(
+            f"{_prefix(name)}the rows are of type {dtype}, which is not a feature value: send real "
+            "numbers (integers, floats or booleans) or text",
+            code="unsupported_dtype",
+            dtype=str(dtype),
+            **_input(name),
+        )
 
 
 def require_2d(data: np.ndarray, width: int, *, name: str | None = None) -> np.ndarray:
@@ -103,6 +120,11 @@ def as_numbers(data: np.ndarray, *, name: str | None = None) -> np.ndarray:
 def first_missing(rows: Any) -> tuple[int, int] | None:
     """1-based row and column of the first NaN in 2-D float rows (dense, sparse or a DataFrame)."""
     return _first(rows, np.isnan)
+
+
+def first_infinite(rows: Any) -> tuple[int, int] | None:
+    """1-based row and column of the first infinity (inf, -inf, 1e309) in 2-D float rows, else None."""
+    return _first(rows, np.isinf)
 
 
 def first_non_finite(rows: Any) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ from container.config import ServerConfig
 from container.contract.context import Context
 from container.contract.functions import Handler
 from container.errors import LOAD, InferenceError, error_response
+from container.inference.readiness import ReadinessBoard
 from container.inference.runner import ModelRunner
 from container.telemetry.metrics import Metrics
 
@@ -55,10 +56,13 @@ class LoadFailure(Exception):
 class ModelLifecycle:
     """One process's model: where it is loaded, whether it is ready, and why not."""
 
-    def __init__(self, config: ServerConfig, handler: Handler, metrics: Metrics) -> None:
+    def __init__(
+        self, config: ServerConfig, handler: Handler, metrics: Metrics, board: ReadinessBoard | None = None
+    ) -> None:
         self.config = config
         self.handler = handler
         self.metrics = metrics
+        self.board = board  # which of the server's workers are ready (see server_health)
         self.state = ModelState.LOADING
         self.failure = ""
         self.out_of_memory = False  # the load failed with MemoryError
@@ -118,6 +122,8 @@ class ModelLifecycle:
         if self.state is ModelState.READY:
             origin = "loaded once by the main process" if self.loaded_before_fork else "loaded by this worker"
             log.info("worker ready: model %s", origin)
+            if self.board is not None:
+                self.board.mark_ready()
         elif self.config.exit_on_load_failure:
             raise RuntimeError(f"the model failed to load: {self.failure}")
 
@@ -130,13 +136,28 @@ class ModelLifecycle:
     # --- health ---
 
     def health(self) -> Health:
+        """This worker's health: whether it can serve a request now, and why not."""
         if self.state is ModelState.READY and self._runner is not None and self._runner.needs_restart:
+            if self.board is not None:
+                self.board.mark_gone()
             return Health(False, self.state, "model calls are stuck; the worker is restarting")
         if self.state is ModelState.READY:
             return Health(True, self.state, "")
         if self.state is ModelState.LOADING:
             return Health(False, self.state, "the model is still loading")
         return Health(False, self.state, f"the model failed to load: {self.failure}")
+
+    def server_health(self) -> Health:
+        """What /ping says for the server: this worker's health, unless this worker is only loading
+        (or restarting) while another can serve; a request it gets meanwhile waits for its load.
+        A failed load stays a 503: this worker would fail every request it is given.
+        """
+        health = self.health()
+        if health.ready or self.state is ModelState.FAILED or self.board is None:
+            return health
+        if self.board.others_ready():
+            return Health(True, health.state, f"another worker serves; in this one, {health.reason}")
+        return health
 
     # --- the steps ---
 

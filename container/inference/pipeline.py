@@ -111,25 +111,52 @@ def predict_batch(
 ) -> list[tuple[bool, Any]]:
     """predict_fn once on every item's rows, then output_fn per item; an outcome per item.
 
-    If the batch fails, or its prediction cannot be split back by rows, each item is predicted
-    alone: one bad request must not fail the requests that happened to share its batch.
+    One bad request must cost about its own share, not fail or slow down the requests that happened
+    to share its batch. The handler's validate_input has refused what it can before the batch was
+    formed (validate_request); should the call still fail, the batch is halved until the culprits
+    stand alone (at most 2 log2(n) + 1 calls for one culprit among n, where predicting each alone
+    took n + 1), and a prediction that cannot be split back by rows is predicted item by item.
+    """
+    assert handler.predict_fn is not None
+    # Counted once, as the call it was; the smaller calls that find a culprit are not counted.
+    on_predict(len(items))
+    return _predict_group(handler, model, items)
+
+
+def _predict_group(
+    handler: Handler, model: Any, items: Sequence[BatchItem], known_to_fail: bool = False
+) -> list[tuple[bool, Any]]:
+    """Outcomes for `items` predicted together, or, if that fails, halved until the culprits stand alone.
+
+    `known_to_fail`: a group whose failure is already known (its sibling half succeeded, so the
+    culprit is here) is halved at once, without a call to see it fail again.
     """
     assert handler.predict_fn is not None
     if len(items) == 1:
-        return [_predict_alone(handler, model, items[0], on_predict)]
-    on_predict(len(items))
-    try:
+        return [_predict_alone(handler, model, items[0], _uncounted)]
+    if not known_to_fail:
         stacked, sizes = batching.stack([item.data for item in items])
         started = time.perf_counter()
-        prediction = handler.predict_fn(stacked, model, context=items[0].context)
-        model_seconds = time.perf_counter() - started
-        parts = (handler.split_prediction or batching.split)(prediction, sizes)
-    except Exception:
-        # Counted once above, as the call it was; the retries alone are not counted again.
-        return [_predict_alone(handler, model, item, _uncounted) for item in items]
-    return [
-        _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
-    ]
+        try:
+            prediction = handler.predict_fn(stacked, model, context=items[0].context)
+        except (Exception, SystemExit):
+            pass
+        else:
+            model_seconds = time.perf_counter() - started
+            try:
+                parts = (handler.split_prediction or batching.split)(prediction, sizes)
+            except Exception:
+                # Not one row out per row in: no smaller batch would split either.
+                return [_predict_alone(handler, model, item, _uncounted) for item in items]
+            return [
+                _encode_outcome(handler, part, item, model_seconds)
+                for part, item in zip(parts, items, strict=True)
+            ]
+    middle = len(items) // 2
+    first = _predict_group(handler, model, items[:middle])
+    # Every request of the first half went through: the culprit is in the second.
+    first_all_ok = all(ok for ok, _ in first)
+    return first + _predict_group(handler, model, items[middle:], known_to_fail=first_all_ok)
 
 
 def _predict_alone(

@@ -10,8 +10,11 @@ so batches grow with the load and a lone request goes straight through.
 
 A call that overruns its deadline cannot be stopped (Python threads cannot be killed), so the runner
 abandons that thread and starts a fresh one: the worker keeps serving while the stuck call finishes
-on its own. When too many abandoned threads are still stuck, the runner says so, and the worker
-restarts.
+on its own. The calls queued behind a call that hangs need not wait for its deadline: once it has run
+STALL_FACTOR times longer than calls lately take (and at least STALL_FLOOR_SECONDS) while others
+wait, its thread is left to it in the same way, and a fresh one serves the queue; the hung call
+still gets its answer, or its timeout. When too many abandoned threads are still stuck, the runner
+says so, and the worker restarts.
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ from container.errors import RequestTimeout
 
 log = logging.getLogger(__name__)
 MAX_STUCK_THREADS = 4
+# A call has hung, for the calls queued behind it, after STALL_FACTOR times the recent typical call
+# (an exponential average of call times) and at least STALL_FLOOR_SECONDS. The floor keeps slow but
+# working models (and their first, cold calls) from being taken for hung ones.
+STALL_FACTOR = 10.0
+STALL_FLOOR_SECONDS = 5.0
+STALL_CHECK_SECONDS = 0.25
+RECENT_CALL_WEIGHT = 0.1
 
 # What a batch function returns for each item: (True, value) or (False, exception).
 Outcome = tuple[bool, Any]
@@ -47,6 +57,7 @@ class _Call:
     cancelled: bool = False
     started_at: float | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
+    has_deadline: bool = True  # calls without one (loading the model) are never taken for hung
 
 
 class ModelRunner:
@@ -66,11 +77,17 @@ class ModelRunner:
         self._pending: collections.deque[_Call | None] = collections.deque()
         self._retired: set[threading.Thread] = set()
         self._lock = threading.Lock()
+        # What the current model thread is running: since when, and whether it may be taken for hung.
+        self._running_since: float | None = None
+        self._running_watched = False
+        self._typical_seconds = 0.0  # recent call times, averaged
+        self._watchdog: asyncio.TimerHandle | None = None
         self._thread = self._start_thread()
 
     async def call(self, function: Callable[..., Any], *args: Any, timeout: float | None) -> Any:
         """Run `function(*args)` on the model thread; RequestTimeout after `timeout` seconds."""
-        return await self._submit(_Call(function, args, *self._future()), timeout)
+        call = _Call(function, args, *self._future(), has_deadline=timeout is not None)
+        return await self._submit(call, timeout)
 
     async def call_batched(
         self, batch_function: BatchFunction, item: Any, key: Hashable, timeout: float | None
@@ -102,6 +119,8 @@ class ModelRunner:
 
     async def _submit(self, call: _Call, timeout: float | None) -> Any:
         self._put(call)
+        if self._watchdog is None:
+            self._watchdog = call.loop.call_later(STALL_CHECK_SECONDS, self._watch, call.loop)
         if timeout is None:
             return await call.future
         # A timer that fails the future, rather than asyncio.wait_for: wait_for wraps every call in
@@ -123,6 +142,35 @@ class ModelRunner:
     def _put(self, call: _Call | None) -> None:
         self._queue.put(call)
 
+    @property
+    def stall_seconds(self) -> float:
+        """How long a call may run while others wait before it is taken for hung."""
+        return max(STALL_FLOOR_SECONDS, STALL_FACTOR * self._typical_seconds)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """While calls wait: leave a call that has hung to its thread, and serve them on a fresh one."""
+        self._watchdog = None
+        if not (self._pending or not self._queue.empty()):
+            return  # nobody waits: the next submission looks again
+        with self._lock:
+            since = self._running_since
+            if self._running_watched and since is not None:
+                running_for = time.monotonic() - since
+                if running_for > self.stall_seconds:
+                    log.error(
+                        "a model call has run for %.1f s while other requests wait; they continue on a "
+                        "fresh model thread, and the call keeps its own deadline",
+                        running_for,
+                    )
+                    self._retire_current()
+        self._watchdog = loop.call_later(STALL_CHECK_SECONDS, self._watch, loop)
+
+    def _retire_current(self) -> None:
+        """Leave the current model thread to its call and start a fresh one (with the lock held)."""
+        self._retired.add(self._thread)
+        self._running_since = None
+        self._thread = self._start_thread()
+
     def _abandon(self, call: _Call) -> None:
         with self._lock:
             if call.started_at is None:
@@ -135,8 +183,7 @@ class ModelRunner:
                 "serving continues on a fresh model thread",
                 time.monotonic() - call.started_at,
             )
-            self._retired.add(self._thread)
-            self._thread = self._start_thread()
+            self._retire_current()
 
     # --- the model thread ---
 
@@ -158,6 +205,7 @@ class ModelRunner:
             if not calls:
                 continue
             outcomes = _run(calls)
+            self._finish(calls, me)
             # One wake-up of the event loop for the whole batch, not one per call.
             settled = list(zip((call.future for call in calls), outcomes, strict=True))
             for loop in {call.loop for call in calls}:
@@ -203,7 +251,19 @@ class ModelRunner:
             for call in live:
                 call.started_at = now
                 call.thread = me
+            if live and me is self._thread:
+                self._running_since = now
+                self._running_watched = all(call.has_deadline for call in live)
         return live
+
+    def _finish(self, calls: list[_Call], me: threading.Thread) -> None:
+        started = calls[0].started_at
+        with self._lock:
+            if me is self._thread:
+                self._running_since = None
+                if started is not None and calls[0].has_deadline:
+                    took = time.monotonic() - started
+                    self._typical_seconds += (took - self._typical_seconds) * RECENT_CALL_WEIGHT
 
 
 def _run(calls: list[_Call]) -> list[Outcome]:

@@ -2,7 +2,8 @@
 
 POST /invocations goes straight to its bare ASGI endpoint (container.serving.invocations), which carries
 the load; every other request, and the worker's start and stop, goes through a Starlette app.
-/ping answers from the event loop, never queued behind a prediction.
+/ping answers from the event loop, never queued behind a prediction: a plain GET /ping is answered
+by the worker's HTTP protocol itself (container.serving.protocol) through ServerApp.ping.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -32,9 +33,19 @@ from container.types import Receive, Scope, Send
 class ServerApp:
     """The ASGI app gunicorn's workers run: the fast route first, Starlette for the rest."""
 
-    def __init__(self, invocations: InvocationsEndpoint, starlette: Starlette) -> None:
+    def __init__(
+        self,
+        invocations: InvocationsEndpoint,
+        starlette: Starlette,
+        config: ServerConfig,
+        ping: Callable[[], tuple[int, bytes]],
+    ) -> None:
         self.invocations = invocations
         self.starlette = starlette
+        self.config = config  # what the worker's connections are held to (container.serving.protocol)
+        # GET /ping's status and JSON body (empty when healthy): the protocol answers it the moment
+        # its headers are read, ahead of the requests that keep the event loop busy.
+        self.ping = ping
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
@@ -47,28 +58,33 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
     invocations = InvocationsEndpoint(invoker)
     config = invoker.config
 
-    async def ping(request: Request) -> Response:
+    def ping_answer() -> tuple[int, bytes]:
         started = time.perf_counter()
-        health = lifecycle.health()
+        health = lifecycle.server_health()
         if health.ready:
-            response = Response(status_code=200)
+            status, body = 200, b""
         else:
             code = "model_loading" if health.state is ModelState.LOADING else "model_not_ready"
-            body = {"code": code, "message": health.reason, "state": health.state.value}
-            response = json_response(503, body)
+            status = 503
+            body = orjson.dumps({"code": code, "message": health.reason, "state": health.state.value})
         # Off by default: the platform pings every few seconds, which would drown the request lines.
         if config.access_log_pings:
             access_log.record(
                 request_id=new_request_id(),
-                method=request.method,
+                method="GET",
                 path="/ping",
-                status=response.status_code,
+                status=status,
                 bytes_in=0,
-                bytes_out=len(response.body),
+                bytes_out=len(body),
                 model_seconds=0.0,
                 total_seconds=time.perf_counter() - started,
             )
-        return response
+        return status, body
+
+    async def ping(request: Request) -> Response:
+        # What reaches Starlette: a /ping the protocol did not answer itself (pipelined, in-process).
+        status, body = ping_answer()
+        return Response(body, status_code=status, media_type="application/json" if body else None)
 
     async def metrics_route(request: Request) -> Response:
         return Response(invoker.metrics.render(), media_type=metrics.CONTENT_TYPE)
@@ -102,7 +118,7 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
     starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
-    return ServerApp(invocations, starlette)
+    return ServerApp(invocations, starlette, config, ping_answer)
 
 
 def json_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:

@@ -1,14 +1,16 @@
 """POST /invocations as a bare ASGI endpoint: the one route that carries the load.
 
-It reads the body within the payload limit, hands it to the worker's Invoker, and turns
-every failure into a JSON error with the right status; a traceback goes to the log, never to the
-client. It speaks ASGI directly instead of going through Starlette's request, response, routing
-and middleware objects: at thousands of small requests a second those cost about as much as the
-rest of the request together. The other routes stay on Starlette (see container.serving.app).
+It reads the body within the payload limit (and undoes a Content-Encoding within the same limit),
+hands it to the worker's Invoker, and turns every failure into a JSON error with the right status;
+a traceback goes to the log, never to the client. It speaks ASGI directly instead of going through
+Starlette's request, response, routing and middleware objects: at thousands of small requests a
+second those cost about as much as the rest of the request together. The other routes stay on
+Starlette (see container.serving.app).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -16,9 +18,11 @@ import time
 
 import orjson
 
+from container.codecs import content_coding
 from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
 from container.inference.invoker import Invoker
 from container.inference.pipeline import StageFailure
+from container.serving.protocol import CLOSED_BY_SERVER
 from container.telemetry import access_log
 from container.telemetry.request_ids import new_request_id
 from container.types import Receive, Scope, Send
@@ -41,6 +45,7 @@ class InvocationsEndpoint:
         request_id = new_request_id()
         headers = request_headers(scope)
         status, body, content_type, model_seconds = 500, b"", JSON, 0.0
+        failure: ErrorResponse | None = None
         extra_headers: dict[str, str] = {}
         # What the access log reports: the bytes actually read, not Content-Length, which a chunked
         # request does not have. A body refused unread counts as its declared size.
@@ -50,6 +55,12 @@ class InvocationsEndpoint:
             accept = invoker.choose_accept(headers.get("accept"))
             payload = await read_body(receive, declared, self.max_payload_bytes)
             bytes_in = len(payload)
+            encoding = headers.get("content-encoding")
+            if encoding is not None:
+                # Off the event loop: undoing even a small body's compression can be megabytes of work.
+                payload = await asyncio.to_thread(
+                    content_coding.decode_content, payload, encoding, self.max_payload_bytes
+                )
             outcome, context = await invoker.invoke(payload, headers, accept, request_id)
             status, body, content_type = 200, outcome.body, outcome.content_type
             model_seconds = outcome.model_seconds
@@ -57,7 +68,9 @@ class InvocationsEndpoint:
         except Exception as exc:
             if isinstance(exc, ClientDisconnected):
                 bytes_in = exc.received
-            failure = describe_failure(exc, request_id)
+                # Or the server closed it (a read deadline, shutdown), answered and logged there.
+                failure = closed_by_server(scope)
+            failure = failure or describe_failure(exc, request_id)
             status, body, content_type = failure.status, orjson.dumps(failure.body()), JSON
         finally:
             metrics.in_flight.dec()  # in finally: a cancelled request must not count forever
@@ -75,6 +88,8 @@ class InvocationsEndpoint:
             bytes_out=len(body),
             model_seconds=model_seconds,
             total_seconds=elapsed,
+            code=failure.code if failure is not None else None,
+            message=failure.message if failure is not None else None,
         )
         raw_headers = [
             (b"content-type", _with_charset(content_type).encode("latin-1")),
@@ -137,6 +152,15 @@ class ClientDisconnected(InferenceError):
         self.received = received
 
 
+def closed_by_server(scope: Scope) -> ErrorResponse | None:
+    """Why the server closed this request's connection while its body arrived (it was answered there)."""
+    closed = scope.get("extensions", {}).get(CLOSED_BY_SERVER)
+    if closed is None:
+        return None
+    status, code, message = closed
+    return ErrorResponse(status, code, message)
+
+
 def declared_length(declared: str | None) -> int:
     """Content-Length as a number; 0 when it is missing or not a number (read_body refuses the latter)."""
     try:
@@ -150,6 +174,8 @@ def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
     if isinstance(exc, StageFailure):
         stage, exc = exc.stage, exc.error  # type: ignore[assignment]
     failure = error_response(exc, stage, request_id)
+    # A client's mistake is told in the request's access line (its code and message): a log line of
+    # its own would make a bad request cost its neighbours more than a good one.
     if failure.is_server_fault:
         log.error(
             "request %s failed in %s (%d)",
@@ -158,8 +184,6 @@ def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
             failure.status,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-    else:
-        log.info("request %s: %d %s: %s", request_id, failure.status, failure.code, failure.message)
     return failure
 
 

@@ -6,10 +6,15 @@ server on a duplicate of the socket answers every request with the runtime's own
 loading"; it stops, and its thread ends, before any worker is forked. gunicorn then takes the same
 socket over (bind "fd://N"), so connections that arrive in between wait in the backlog instead of
 being refused.
+
+Before the model's turn, the code may have to be fetched (SAGEMAKER_SUBMIT_DIRECTORY as an S3 URI):
+/ping answers 503 saying so meanwhile and, if the fetch fails, keeps answering 503 with the reason
+(`serve_unavailable`) until the container is stopped.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -17,9 +22,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import orjson
 import uvicorn
 
 STARTUP_TIMEOUT_SECONDS = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def bind_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
@@ -64,3 +71,30 @@ class LoadingResponder:
         self._server.should_exit = True
         self._thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
         self._socket.close()  # the duplicate; the original keeps listening
+
+
+def unavailable_app(code: str, message: str) -> Callable[..., Any]:
+    """An ASGI app that answers every request 503 with {"code": code, "message": message}."""
+    body = orjson.dumps({"code": code, "message": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def serve_unavailable(listener: socket.socket, code: str, message: str) -> None:
+    """Answer 503 with `message` on `listener` until SIGTERM or SIGINT; then return."""
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
+    try:
+        with LoadingResponder(unavailable_app(code, message), listener):
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,12 +1,13 @@
 """`serve`: start the model server (gunicorn with uvicorn workers) the way SageMaker runs it.
 
 Start-up happens once, in the main process, before any worker is forked: settings are validated,
-code/requirements.txt is installed, the user module is imported, the handler is chosen (and the log
-says which, and why) and its functions resolved. Any
-failure there stops the server with a message, and a non-zero exit, instead of a half-working
-server.
+the listening socket is bound, the code is fetched when SAGEMAKER_SUBMIT_DIRECTORY names an S3
+archive (/ping answers 503 meanwhile, and with the reason if that fails), code/requirements.txt is
+installed, the user module is imported, the handler is chosen (and the log says which, and why) and
+its functions resolved. Any other failure there stops the server with a message, and a non-zero
+exit, instead of a half-working server.
 
-The listening socket is bound right after that. Where the model's lifecycle says so
+Where the model's lifecycle says so
 (container.inference.lifecycle), the model is then loaded in this process while /ping answers 503
 (container.serving.listener), so the workers forked after it share the model's memory instead of
 loading a copy each; otherwise each worker loads its own, behind the same honest /ping.
@@ -15,10 +16,14 @@ loading a copy each; otherwise each worker loads its own, behind the same honest
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import os
+import shutil
+import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -26,13 +31,17 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from container.archives import code_source
+from container.archives.code_source import CodeFetchError
 from container.config import ConfigError, ServerConfig, load_config
 from container.contract import functions, registry, user_code
 from container.errors import StartupError
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle, ModelState
+from container.inference.readiness import ReadinessBoard
 from container.serving.app import ServerApp, create_app
-from container.serving.listener import LoadingResponder, bind_listener
+from container.serving.listener import LoadingResponder, bind_listener, serve_unavailable, unavailable_app
+from container.serving.protocol import raise_open_file_limit
 from container.telemetry import metrics
 from container.telemetry.logs import configure_logging
 
@@ -66,12 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.mode == "train":
-        print(
-            "serve: this image serves models; it does not train them. Train elsewhere, package the "
-            "model with `byoc package`, and deploy the image for inference.",
-            file=sys.stderr,
-        )
-        return 2
+        # `serve train` is what an image whose entry is `serve` gets from SageMaker's training job.
+        from container.training.trainer import main as train
+
+        return train([])
     try:
         config = load_config()
     except ConfigError as exc:
@@ -84,24 +91,41 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     """Serve until stopped; the exit status. `on_exit` runs once, in this process, at the end."""
     finish = on_exit or (lambda: None)
     configure_logging(config.log_level)
+    # Every connection holds a file descriptor; the soft limit is often far below the hard one.
+    raise_open_file_limit()
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
     if config.multi_model:
         from container.multimodel.server import run_multi_model
 
         return run_multi_model(config, metrics_dir, finish)
-    try:
-        lifecycle, invoker = build_model(config)
-    except StartupError as exc:
-        log.error("cannot start: %s", exc)
-        finish()
-        return 1
+    board = ReadinessBoard.create()
+    finish = _also(board.remove, finish)
     try:
         listener = bind_listener(config.bind_host, config.port)
     except OSError as exc:
         log.error(
             "cannot start: cannot listen on %s:%d: %s", config.bind_host, config.port, exc.strerror or exc
         )
+        finish()
+        return 1
+    if config.code_source is not None:
+        try:
+            config, finish = fetch_code(config, listener, finish)
+        except CodeFetchError as exc:
+            log.error("cannot start: %s", exc)
+            if not config.exit_on_load_failure:
+                # As for a model that fails to load: the container stays, and /ping says why.
+                log.error("/ping answers 503 with this reason until the container is stopped")
+                serve_unavailable(listener, "code_unavailable", str(exc))
+            listener.close()
+            finish()
+            return 1
+    try:
+        lifecycle, invoker = build_model(config, board)
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        listener.close()
         finish()
         return 1
     app = create_app(lifecycle, invoker)
@@ -126,7 +150,12 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
         config.model_dir,
     )
     options = gunicorn_options(config, listener.detach())
-    options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
+
+    def child_exit(arbiter: object, worker: Any) -> None:
+        metrics.worker_exited(worker.pid)
+        board.mark_gone(worker.pid)
+
+    options["child_exit"] = child_exit
 
     def stopped(arbiter: object) -> None:
         metrics.remove_multiprocess_dir(metrics_dir)
@@ -153,8 +182,43 @@ def run_gunicorn(server: GunicornServer) -> int:
     return 0
 
 
+def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
+
+
+def fetch_code(
+    config: ServerConfig, listener: socket.socket, finish: Callable[[], None]
+) -> tuple[ServerConfig, Callable[[], None]]:
+    """Fetch SAGEMAKER_SUBMIT_DIRECTORY's code into a private directory while /ping answers 503.
+
+    The config with code_dir set to it, and an on_exit that also removes it. CodeFetchError names
+    the URI and the cause.
+    """
+    assert config.code_source is not None
+    uri = config.code_source.uri
+    workdir = Path(tempfile.mkdtemp(prefix="byoc-serve-code-"))
+    try:
+        with LoadingResponder(unavailable_app("code_loading", f"fetching the code from {uri}"), listener):
+            code_dir = code_source.fetch(config.code_source, config.archive_limits, workdir=workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    log.info("code from %s in %s", uri, code_dir)
+
+    def finish_and_remove() -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        finish()
+
+    return dataclasses.replace(config, code_dir=code_dir), finish_and_remove
+
+
 def build_model(
     config: ServerConfig,
+    board: ReadinessBoard | None = None,
     *,
     install: Callable[[Path], object] = user_code.install_requirements,
     model_label: str | None = None,
@@ -165,11 +229,15 @@ def build_model(
     metrics with the model's name (`model_label`).
     """
     install(config.code_dir)
-    return assemble_model(config, user_code.import_user_module(config), model_label=model_label)
+    return assemble_model(config, user_code.import_user_module(config), board, model_label=model_label)
 
 
 def assemble_model(
-    config: ServerConfig, user_module: ModuleType | None, *, model_label: str | None = None
+    config: ServerConfig,
+    user_module: ModuleType | None,
+    board: ReadinessBoard | None = None,
+    *,
+    model_label: str | None = None,
 ) -> tuple[ModelLifecycle, Invoker]:
     """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
@@ -188,7 +256,7 @@ def assemble_model(
     resolved = functions.resolve(user_module, spec)
     log.info("handler functions: %s", resolved.describe())
     model_metrics = metrics.Metrics(model_label)
-    lifecycle = ModelLifecycle(config, resolved, model_metrics)
+    lifecycle = ModelLifecycle(config, resolved, model_metrics, board)
     return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
 
 

@@ -1,77 +1,30 @@
-"""The gunicorn worker class: uvicorn's, with one write per response instead of two.
+"""The gunicorn worker class: uvicorn's, speaking HTTP through our protocol (container.serving.protocol).
 
-uvicorn writes a response's head when the app sends `http.response.start` and its body when the app
-sends `http.response.body`; on an idle connection each write is a send() of its own. For the small
-answers a model server gives, those two system calls were a quarter of a worker's time under load.
-Here the connection's writes are held until the end of the event loop's turn and sent together:
-the head and body of a response, and the responses to pipelined requests, leave in one send().
+The protocol coalesces each response's writes into one send(), answers GET /ping itself the moment
+its headers are read, and holds every connection to the limits in the server's config (header
+section, read deadline, open connections); one ConnectionGuard per worker enforces them.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import functools
+import sys
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
+from container.serving.protocol import ConnectionGuard, ConnectionLimits, HttpProtocol
 
-class CoalescingTransport:
-    """A transport whose writes wait for the end of the loop's turn, then go out as one."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: list[bytes] = []
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
-        self._held.append(bytes(data))
-        if len(self._held) == 1:
-            self._loop.call_soon(self.flush)
-
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self.write(data)
-
-    def flush(self) -> None:
-        if not self._held:
-            return
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def close(self) -> None:
-        self.flush()  # what was written before close() is still sent, as with any transport
-        self._transport.close()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def abort(self) -> None:
-        self._held.clear()
-        self._transport.abort()
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(data) for data in self._held)
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else (reading, extra info, flow control) is the real transport's.
-        return getattr(self._transport, name)
-
-
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). A worker's
+# event loop shares the GIL with its model thread (and decoding threads), which hold it through
+# stretches of Python code: every time the loop woke for a request or a /ping it waited up to the
+# full interval. 1 ms keeps that wait short at a small cost in thread switches.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class Worker(UvicornWorker):
     CONFIG_KWARGS = {
         "loop": "auto",
-        "http": CoalescingHttpToolsProtocol,
+        "http": HttpProtocol,
         # The app reads no client address or scheme: no need to rewrite them from X-Forwarded-*.
         "proxy_headers": False,
     }
@@ -82,4 +35,9 @@ class Worker(UvicornWorker):
         # "Error while closing socket [Errno 9] Bad file descriptor" on shutdown; the plain
         # sockets inside them close once, quietly. The arbiter keeps its own copies.
         self.sockets = [getattr(sock, "sock", sock) for sock in self.sockets]
+        # The app (loaded before the fork) carries the server's config; the limits are this worker's.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        app = self.wsgi
+        guard = ConnectionGuard(ConnectionLimits.for_worker(app.config), ping=app.ping)
+        self.config.http = functools.partial(HttpProtocol, guard=guard)
         await super()._serve()

@@ -30,10 +30,13 @@ def record(
     bytes_out: int,
     model_seconds: float,
     total_seconds: float,
+    code: str | None = None,
+    message: str | None = None,
 ) -> None:
+    """One request's line; a failed request's line also carries its error code and message."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    line = {
+    line: dict[str, object] = {
         "request_id": request_id,
         "method": method,
         "path": path,
@@ -44,6 +47,9 @@ def record(
         "overhead_ms": round(max(total_seconds - model_seconds, 0.0) * 1000, 3),
         "total_ms": round(total_seconds * 1000, 3),
     }
+    if code is not None:
+        line["code"] = code
+        line["message"] = message
     _pending.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
     if len(_pending) > 1:
         return  # a flush is already scheduled

@@ -19,9 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy.aws.clients.botocore_errors import error_message
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import AwsError, UsageError
-from deploy.aws.flows import autoscale, delete, deploy, invoke, metrics, push, status, update, upload
+from deploy.aws.flows import autoscale, delete, deploy, invoke, metrics, push, status, train, update, upload
 from deploy.aws.flows.model_config import ModelSource
 from deploy.aws.output import complain
+from deploy.aws.plan import training
 from deploy.aws.plan.endpoints import (
     DEFAULT_INSTANCE_TYPE,
     TRAFFIC_STRATEGIES,
@@ -35,6 +36,7 @@ from deploy.aws.plan.scaling import Scaling
 from deploy.aws.waiters import POLL_SECONDS, Waiting, WaitTimeout
 from deploy.container_env import parse_env
 from deploy.sagemaker_names import DEFAULT_VARIANT, validate_name
+from deploy.training_inputs import parse_channels, parse_hyperparameters, script_mode_hyperparameters
 
 POLL_ENV = "BYOC_POLL_SECONDS"  # how often a waiting command asks AWS (tests make it short)
 
@@ -45,7 +47,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    for add in (_push, _upload, _deploy, _update, _invoke, _autoscale, _delete, _metrics, _status):
+    for add in (_push, _upload, _train, _deploy, _update, _invoke, _autoscale, _delete, _metrics, _status):
         add(commands)
 
 
@@ -123,6 +125,83 @@ def _upload(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_guarded("upload", run))
 
 
+# --- train ------------------------------------------------------------------------------------
+
+
+def _train(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands,
+        "train",
+        "run a SageMaker training job (script mode) and follow it to its end",
+        "Upload --source-dir as sourcedir.tar.gz, create a training job with the hyperparameters the "
+        "SageMaker Python SDK would send for Estimator(image_uri, entry_point, source_dir, "
+        "hyperparameters), follow its status, transitions and log, and print its model artifact's URI "
+        "(or its FailureReason, exit status 1).",
+    )
+    parser.add_argument("job", metavar="JOB", help="the training job's name")
+    required = parser.add_argument_group("required")
+    required.add_argument(
+        "--image", required=True, help="the training image (run as `docker run IMAGE train`)"
+    )
+    required.add_argument("--role", required=True, metavar="ARN", help="the SageMaker execution role's ARN")
+    required.add_argument(
+        "--entry-point", required=True, metavar="FILE", help="the script to run, in --source-dir"
+    )
+    required.add_argument(
+        "--source-dir", required=True, type=Path, metavar="DIR", help="the code's directory"
+    )
+    required.add_argument("--instance-type", required=True, metavar="TYPE", help="e.g. ml.m5.large")
+    required.add_argument(
+        "--output", required=True, metavar="S3_URI", help="where the job writes its artifacts"
+    )
+    parser.add_argument(
+        "--channel", action="append", default=[], metavar="NAME=S3_URI", help="an input channel (repeatable)"
+    )
+    parser.add_argument(
+        "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
+        help="passed to the script as --NAME VALUE (repeatable); VALUE is read as JSON where it is JSON",
+    )  # fmt: skip
+    parser.add_argument("--instance-count", metavar="N", type=int, default=1, help="instances (default: 1)")
+    parser.add_argument(
+        "--max-run", metavar="SECONDS", type=int, default=training.DEFAULT_MAX_RUN,
+        help="MaxRuntimeInSeconds (default: %(default)s, a day)",
+    )  # fmt: skip
+    parser.add_argument("--spot", action="store_true", help="managed spot training")
+    parser.add_argument("--max-wait", metavar="SECONDS", type=int, help="with --spot: default --max-run")
+    parser.add_argument("--no-wait", action="store_true", help="return once SageMaker accepted the job")
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        help="how long to follow the job (default: --max-run + 1 hour)",
+    )
+    _region(parser)
+    parser.set_defaults(run=_guarded("train", _run_train))
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    if not (args.source_dir / args.entry_point).is_file():
+        raise UsageError(f"--entry-point {args.entry_point} is not in {args.source_dir}")
+    name = training.validate_job_name(args.job)
+    aws = Aws(args.region)
+    bucket, key = training.source_key(args.output, name)
+    hyperparameters = script_mode_hyperparameters(
+        parse_hyperparameters(args.hyperparameter),
+        program=args.entry_point, submit_directory=f"s3://{bucket}/{key}", job_name=name, region=aws.region,
+    )  # fmt: skip
+    spec = training.JobSpec(
+        name=name, image=args.image, role=validate_role(args.role), hyperparameters=hyperparameters,
+        channels=parse_channels(args.channel), instance_type=args.instance_type,
+        instance_count=args.instance_count, output_path=args.output, max_run=args.max_run,
+        spot=args.spot, max_wait=args.max_wait,
+    )  # fmt: skip
+    training.build(spec)  # every argument checked before anything is uploaded
+    if args.timeout is None:
+        args.timeout = float(args.max_run + 3600)
+    request = train.TrainRequest(spec, args.source_dir, bucket, key, _waiting(args))
+    return train.run(aws, request)
+
+
 # --- deploy and update -------------------------------------------------------------------------
 
 
@@ -137,12 +216,14 @@ def _deploy(commands: argparse._SubParsersAction) -> None:
     _endpoint(parser)
     required = parser.add_argument_group("required")
     required.add_argument(
-        "--image", required=True, help="the image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG)"
+        "--image",
+        help="the image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG); with --from-training-job, "
+        "default: the job's",
     )
     required.add_argument(
         "--model-data",
         metavar="S3_URI|PATH",
-        help="an s3:// URI, or a local model.tar.gz to upload (or --multi-model)",
+        help="an s3:// URI, or a local model.tar.gz to upload (or --from-training-job, or --multi-model)",
     )
     required.add_argument("--role", required=True, metavar="ARN", help="the SageMaker execution role's ARN")
     multi = parser.add_argument_group("a multi-model endpoint (instead of --model-data)")
@@ -160,6 +241,17 @@ def _deploy(commands: argparse._SubParsersAction) -> None:
         choices=["Enabled", "Disabled"],
         help="with --multi-model, ModelCacheSetting: Disabled unloads each model after its invocation "
         "(default: SageMaker's, Enabled)",
+    )
+    parser.add_argument(
+        "--from-training-job",
+        metavar="JOB",
+        help="deploy the model of this completed training job: its model.tar.gz, image and code "
+        "settings (SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY); --image and --env override",
+    )
+    parser.add_argument(
+        "--entry-point",
+        metavar="FILE",
+        help="with --from-training-job: serve with this script of the job's code (SAGEMAKER_PROGRAM)",
     )
     parser.add_argument(
         "--instance-type", metavar="TYPE", help=f"the instance type (default: {DEFAULT_INSTANCE_TYPE})"
@@ -213,14 +305,33 @@ def _run_deploy(args: argparse.Namespace) -> int:
     serverless = args.serverless_memory is not None or args.serverless_concurrency is not None
     if serverless and args.instance_type:
         raise UsageError("--instance-type and --serverless-* exclude each other")
-    if args.multi_model != (args.model_data_prefix is not None) or (args.multi_model and args.model_data):
-        raise UsageError("--multi-model goes with --model-data-prefix (and without --model-data)")
-    if not args.multi_model and not args.model_data:
-        raise UsageError("--model-data is required (or --multi-model with --model-data-prefix)")
     if args.model_cache and not args.multi_model:
         raise UsageError("--model-cache is a setting of --multi-model endpoints")
-    if args.multi_model and serverless:
-        raise UsageError("a multi-model endpoint runs on instances, not serverless")
+    if args.multi_model or args.model_data_prefix is not None:
+        alone = not (args.model_data or args.from_training_job)
+        if not args.multi_model or args.model_data_prefix is None or not alone:
+            raise UsageError(
+                "--multi-model goes with --model-data-prefix "
+                "(and without --model-data or --from-training-job)"
+            )
+        if not args.image:
+            raise UsageError("--image is required")
+        if serverless:
+            raise UsageError("a multi-model endpoint runs on instances, not serverless")
+        if args.entry_point:
+            raise UsageError("--entry-point goes with --from-training-job")
+    elif args.from_training_job is None:
+        missing = [
+            option
+            for option, value in (("--image", args.image), ("--model-data", args.model_data))
+            if not value
+        ]
+        if missing:
+            raise UsageError(f"{' and '.join(missing)} (or --from-training-job) required")
+        if args.entry_point:
+            raise UsageError("--entry-point goes with --from-training-job")
+    elif args.model_data:
+        raise UsageError("--model-data and --from-training-job exclude each other")
     model = _model_source(args, image=args.image, role=validate_role(args.role))
     if args.multi_model:
         model = dataclasses.replace(
@@ -350,6 +461,8 @@ def _model_source(args: argparse.Namespace, *, image: str | None, role: str | No
         env=parse_env(args.env),
         bucket=args.bucket,
         check_image=not args.skip_image_check,
+        training_job=getattr(args, "from_training_job", None),
+        program=getattr(args, "entry_point", None),
     )
 
 

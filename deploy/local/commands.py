@@ -8,6 +8,7 @@
     byoc local status NAME
     byoc local metrics NAME [--json]
     byoc local logs NAME [--tail N]
+    byoc local train --image IMAGE --entry-point FILE --source-dir DIR --channel NAME=PATH --output-dir OUT
 
 Exit status: 0 done, 1 it could not be done (the message says why), 2 usage, 130 interrupted.
 """
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.container_env import InvalidEnv, parse_env
-from deploy.local import docker
+from deploy.local import docker, train_command
 from deploy.local.endpoints import LocalEndpoints
 from deploy.local.errors import LocalEndpointError
 from deploy.local.interrupts import sigterm_as_interrupt
@@ -161,6 +162,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--tail", metavar="N", type=int, default=50, help="lines per instance (default: %(default)s)"
     )
     logs.set_defaults(run=_guarded(_logs))
+
+    train_command.register(sub)  # a training job on this machine (deploy.local.training)
 
 
 def _command(

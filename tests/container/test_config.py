@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from container.config import MIB, ConfigError, ServerConfig, load_config
+from container.config import MIB, SUBMIT_DIRECTORY_EXPECTED, ConfigError, ServerConfig, load_config
 
 
 def test_defaults():
@@ -102,8 +102,16 @@ def test_default_accept_spellings(raw, expected):
 
 def test_submit_directory(tmp_path):
     assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": str(tmp_path)}).code_dir == tmp_path
+    # Fetched at start (container.archives.code_source); until then code_dir is the model's code/.
     s3 = load_config({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/key/source.tar.gz", "BYOC_MODEL_DIR": "/m"})
-    assert s3.code_dir == Path("/m/code")
+    assert s3.code_source is not None and (s3.code_source.bucket, s3.code_source.key) == (
+        "bucket",
+        "key/source.tar.gz",
+    )
+    archive = tmp_path / "sourcedir.tar.gz"
+    archive.write_bytes(b"")
+    assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": f"file://{archive}"}).code_source.path == archive
+    assert load_config({"SAGEMAKER_SUBMIT_DIRECTORY": f"file://{tmp_path}"}).code_source is None
 
 
 @pytest.mark.parametrize("raw", ["inference", "inference.py", " inference.py "])
@@ -142,13 +150,18 @@ def test_boolean_spellings(raw, value):
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "json", "a concrete media type"),
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text /csv", "a concrete media type"),
         ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv, application/json", "a concrete media type"),
-        ("SAGEMAKER_SUBMIT_DIRECTORY", "/no/such/directory", "an existing directory or an S3 URI"),
+        ("SAGEMAKER_SUBMIT_DIRECTORY", "/no/such/directory", f"{SUBMIT_DIRECTORY_EXPECTED} that exists"),
+        ("SAGEMAKER_SUBMIT_DIRECTORY", "https://host/code.tar.gz", SUBMIT_DIRECTORY_EXPECTED),
         ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "0", "a whole number from 1 to 1000"),
         ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "lots", "a whole number from 1 to 1000"),
         ("SAGEMAKER_BATCH_STRATEGY", "ALL_AT_ONCE", "MULTI_RECORD or SINGLE_RECORD"),
         ("SAGEMAKER_STARTUP_TIMEOUT", "0.5", "a number of seconds from 1 to 86400"),
         ("SAGEMAKER_STARTUP_TIMEOUT", "86401", "a number of seconds from 1 to 86400"),
         ("BYOC_ACCESS_LOG_PINGS", "maybe", "true or false"),
+        ("BYOC_MAX_HEADER_BYTES", "100", "a whole number from 1024 to 16777216"),
+        ("BYOC_MAX_HEADERS", "big", "a whole number from 8 to 10000"),
+        ("BYOC_REQUEST_READ_TIMEOUT", "0", "a number of seconds from 0.1 to 3600"),
+        ("BYOC_MAX_CONNECTIONS", "1", "a whole number from 16 to 1000000"),
     ],
 )
 def test_invalid_value_is_a_config_error_naming_the_variable(variable, raw, expected):
@@ -198,3 +211,22 @@ def test_the_kept_variables_are_never_printed():
     config = load_config({"BYOC_UNIT_SECRET": "hunter2"})
     assert config.environ["BYOC_UNIT_SECRET"] == "hunter2"
     assert "hunter2" not in repr(config)
+
+
+def test_connection_limits_default_to_what_fits_sagemaker_and_can_be_set():
+    # InvokeEndpoint forwards about 5 KiB of headers at most (botocore's sagemaker-runtime model):
+    # the defaults hold that many times over; a request must arrive whole well within 60 s.
+    config = load_config({})
+    assert (config.max_header_bytes, config.max_headers) == (65536, 100)
+    assert config.request_read_timeout_seconds <= 60
+    assert config.max_connections == 1000
+    tuned = load_config(
+        {
+            "BYOC_MAX_HEADER_BYTES": "8192",
+            "BYOC_MAX_HEADERS": "20",
+            "BYOC_REQUEST_READ_TIMEOUT": "2.5",
+            "BYOC_MAX_CONNECTIONS": "64",
+        }
+    )
+    assert (tuned.max_header_bytes, tuned.max_headers, tuned.request_read_timeout_seconds) == (8192, 20, 2.5)
+    assert tuned.max_connections == 64

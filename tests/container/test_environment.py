@@ -16,7 +16,6 @@ from server_helpers import (
     CSV_ROWS,
     EXIT_TIMEOUT,
     HTTP_TIMEOUT,
-    LEAK,
     access_lines,
     client,
     error_body,
@@ -242,21 +241,22 @@ def test_an_invalid_value_stops_the_server_naming_the_variable(
     assert "Listening at" not in output
 
 
-# --- not a training image ---------------------------------------------------------------------
+# --- `serve train`: the training contract (tests/container/training) ------------------------------
 
 
-def test_serve_train_refuses(model_dir: Path) -> None:
+def test_serve_train_runs_the_training_contract(tmp_path: Path) -> None:
+    # An image whose command is `serve` gets `serve train` from a training job: it trains (here a job
+    # with no entry point, which fails saying so in its failure file).
     result = subprocess.run(
         [sys.executable, "-m", "container.serving.server", "train"],
         capture_output=True,
         text=True,
         timeout=EXIT_TIMEOUT,
-        env={**os.environ, "BYOC_MODEL_DIR": str(model_dir)},
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)},
         check=False,
     )
-    assert result.returncode != 0
-    assert "does not train" in result.stderr
-    assert not LEAK.search(result.stderr)
+    assert result.returncode == 1
+    assert (tmp_path / "output" / "failure").read_text().startswith("no entry point")
 
 
 def test_serve_with_unknown_arguments_refuses(model_dir: Path) -> None:

@@ -112,7 +112,7 @@ def test_environment_reference_lists_only_variables_the_code_reads() -> None:
     documented = _table_variables((DOCS / "environment.md").read_text())
     sources = [
         *ROOT.glob("container/**/*.py"),
-        *ROOT.glob("handlers/*.py"),
+        *ROOT.glob("handlers/**/*.py"),  # a handler may be a package (handlers/xgboost/)
         *ROOT.glob("deploy/**/*.py"),
         ROOT / "byoc.py",
         ROOT / "build_and_push.sh",
@@ -167,7 +167,7 @@ def _results(node: ast.expr) -> set[str]:
 
 
 def test_http_reference_lists_every_error_code_a_client_can_get() -> None:
-    sources = [*ROOT.glob("container/**/*.py"), *ROOT.glob("handlers/*.py")]
+    sources = [*ROOT.glob("container/**/*.py"), *ROOT.glob("handlers/**/*.py")]
     codes = set().union(*(_error_codes_in(path) for path in sources)) - LOAD_ONLY_CODES
     assert {"wrong_feature_count", "payload_too_large", "not_found", "model_loading"} <= codes
     documented = set(re.findall(r"`([a-z][a-z0-9_]+)`", (DOCS / "http.md").read_text()))

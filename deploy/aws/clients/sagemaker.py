@@ -1,4 +1,4 @@
-"""SageMaker's control plane: models, endpoint configs and endpoints, and finding byoc's own.
+"""SageMaker's control plane: models, endpoint configs, endpoints and training jobs, and finding byoc's own.
 
 Requests come built from deploy.aws.plan; a "does not exist" answer to a describe or delete is
 None or False, any other refusal an AwsError naming the operation.
@@ -13,7 +13,12 @@ from deploy.aws.errors import AwsError
 from deploy.aws.plan.naming import ENDPOINT_TAG, belongs_to, tags
 
 # The name parameter of each kind of resource, for describe_* and delete_*.
-NAME_KEYS = {"endpoint": "EndpointName", "endpoint_config": "EndpointConfigName", "model": "ModelName"}
+NAME_KEYS = {
+    "endpoint": "EndpointName",
+    "endpoint_config": "EndpointConfigName",
+    "model": "ModelName",
+    "training_job": "TrainingJobName",
+}
 MAX_LIST_PAGES = 100  # at most 10,000 resources of a kind
 
 
@@ -28,6 +33,12 @@ class SageMaker:
 
     def create_endpoint_config(self, request: dict) -> None:
         self._call("create_endpoint_config", **request)
+
+    def create_training_job(self, request: dict) -> None:
+        self._call("create_training_job", **request)
+
+    def describe_training_job(self, name: str) -> dict | None:
+        return self._describe("training_job", name)
 
     def create_endpoint(self, endpoint: str, config_name: str) -> None:
         self._call(

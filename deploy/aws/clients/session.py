@@ -14,6 +14,7 @@ import boto3
 from deploy.aws.clients.autoscaling import AutoScaling
 from deploy.aws.clients.cloudwatch import CloudWatch
 from deploy.aws.clients.ecr import Ecr
+from deploy.aws.clients.logs import Logs
 from deploy.aws.clients.runtime import Runtime
 from deploy.aws.clients.s3 import S3
 from deploy.aws.clients.sagemaker import SageMaker
@@ -61,3 +62,7 @@ class Aws:
     @functools.cached_property
     def cloudwatch(self) -> CloudWatch:
         return CloudWatch(self.session.client("cloudwatch"))
+
+    @functools.cached_property
+    def logs(self) -> Logs:
+        return Logs(self.session.client("logs"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from deploy.aws.clients.session import Aws
 from deploy.aws.errors import UsageError
 from deploy.aws.flows import update
-from deploy.aws.flows.model_config import ModelSource, check_image, create_model_and_config
+from deploy.aws.flows.model_config import ModelSource, check_image, create_model_and_config, from_training_job
 from deploy.aws.output import complain, say
 from deploy.aws.plan.endpoints import Capacity, DataCapture
 from deploy.aws.waiters import Waiting, interpret_create, watch_endpoint
@@ -37,12 +37,13 @@ def run(aws: Aws, request: DeployRequest) -> int:
             )
         return update.run(aws, request.update_instead)
 
-    if request.model.check_image and request.model.image:
-        check_image(aws, request.model.image)
+    model = from_training_job(aws, request.model)
+    if model.check_image and model.image:
+        check_image(aws, model.image)
     created = create_model_and_config(
         aws,
         endpoint,
-        request.model,
+        model,
         capacity=request.capacity,
         variant=request.variant,
         data_capture=request.data_capture.config() if request.data_capture else None,

@@ -1,21 +1,21 @@
 """A new model and the endpoint config that serves it: what deploy and update both create.
 
 Before anything is created: the image is one SageMaker can pull, and the model data is in S3 (a
-local archive is uploaded first). A model from a training job, or several models behind one
-container, would enter here as another source or container shape.
+local archive is uploaded first). A model from a training job enters here too (from_training_job);
+several models behind one container would enter as another container shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deploy.aws.clients.session import Aws
-from deploy.aws.errors import UsageError
+from deploy.aws.errors import AwsError, UsageError
 from deploy.aws.flows.upload import upload
 from deploy.aws.output import describe_capacity, say
-from deploy.aws.plan import naming
+from deploy.aws.plan import naming, trained_model
 from deploy.aws.plan.endpoints import Capacity, endpoint_config_request, model_request
 from deploy.aws.uris import parse_ecr_image, parse_s3_uri
 
@@ -25,12 +25,14 @@ class ModelSource:
     """What a new model runs. In an update's request, image and role None keep the current model's
     and env is added to its environment."""
 
-    model_data: str  # an s3:// URI, or a local model.tar.gz to upload
+    model_data: str | None  # an s3:// URI, or a local model.tar.gz to upload (None: the training job's)
     image: str | None = None
     role: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     bucket: str | None = None  # for a local archive; default: sagemaker-REGION-ACCOUNT
     check_image: bool = True  # ask ECR whether the image exists
+    training_job: str | None = None  # the model, image and code settings of this completed job
+    program: str | None = None  # with training_job: SAGEMAKER_PROGRAM instead of the job's entry point
     # A multi-model endpoint: model_data is the S3 prefix the models are below (each invocation's
     # TargetModel), model_cache its ModelCacheSetting (None: SageMaker's default, Enabled).
     multi_model: bool = False
@@ -83,6 +85,29 @@ def create_model_and_config(
     return Created(model_name, config_name)
 
 
+def from_training_job(aws: Aws, model: ModelSource) -> ModelSource:
+    """`model` with what its training job supplies (deploy.aws.plan.trained_model); itself without one.
+
+    The job's image and environment come first: --image and --env given explicitly win.
+    """
+    if model.training_job is None:
+        return model
+    description = aws.sagemaker.describe_training_job(model.training_job)
+    if description is None:
+        raise AwsError(f"--from-training-job {model.training_job}: no such training job")
+    try:
+        trained = trained_model.from_description(description, program=model.program)
+    except trained_model.NotDeployable as exc:
+        raise AwsError(str(exc)) from None
+    say(f"the model of training job {trained.job}: {trained.model_data} (image {trained.image})")
+    return replace(
+        model,
+        model_data=trained.model_data,
+        image=model.image or trained.image,
+        env={**trained.environment, **model.env},
+    )
+
+
 def check_image(aws: Aws, uri: str) -> None:
     """Refuse, before anything is created, an image SageMaker could not pull: it would fail the
     endpoint only after many minutes. Images outside ECR get a note (SageMaker pulls from ECR, or
@@ -114,6 +139,8 @@ def remove(aws: Aws, configs: list[str], models: list[str]) -> None:
 def _model_data(aws: Aws, source: ModelSource, endpoint: str, model_name: str) -> str:
     """The model data's S3 URI: checked when it is one, uploaded when it is a local archive."""
     value = source.model_data
+    if value is None:
+        raise UsageError("--model-data (or --from-training-job) is required")
     if source.multi_model:
         # A prefix: its models may be uploaded later (InvokeEndpoint loads each on first use).
         if not value.startswith("s3://"):

@@ -284,6 +284,21 @@ def test_csv_empty_cell_is_nan():
     assert result[0, 0] == 1.0 and result[1, 1] == 5.0
 
 
+@pytest.mark.parametrize("body", [b"1,,3", b" 1, ,3\n", b",2,3"])
+def test_one_row_with_empty_cells_decodes_as_the_general_path_does(body):
+    # The quick path for one row must agree with the general one (a missing value costs no more).
+    result = decode.decode(body, "text/csv")
+    general = decode._decode_csv_carefully(body.decode())
+    np.testing.assert_array_equal(result, general)
+    assert np.isnan(result).sum() == 1
+
+
+def test_one_row_of_nothing_but_empty_cells_is_no_row():
+    with pytest.raises(BadRequest) as caught:
+        decode.decode(b",,,\n", "text/csv")
+    assert caught.value.code == "empty_input"
+
+
 def test_csv_blank_lines_are_skipped():
     result = decode.decode(b"\n1,2\n\n3,4\n\n", "text/csv")
     np.testing.assert_array_equal(result, [[1.0, 2.0], [3.0, 4.0]])

@@ -61,14 +61,6 @@ def test_sagemaker_submit_directory_as_a_local_dir(tmp_path: Path, model_file: P
     assert served_by(model_dir, env)["module"] == "submit dir"
 
 
-def test_sagemaker_submit_directory_as_an_s3_uri_means_code_in_the_model(
-    tmp_path: Path, model_file: Path
-) -> None:
-    model_dir = make_model_dir(tmp_path, model_file, {"inference.py": tagged("model code dir")})
-    env = {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/prefix/sourcedir.tar.gz"}
-    assert served_by(model_dir, env)["module"] == "model code dir"
-
-
 @pytest.mark.parametrize(
     ("source", "expected"),
     [

@@ -155,8 +155,12 @@ def test_a_bad_request_fails_alone_and_its_batch_mates_succeed(tmp_path):
     assert [r.status_code for r in responses] == [200, 200, 400, 200]
     assert error_body(responses[2], 400, "invalid_input")["message"] == "a row starts with -1"
     assert [responses[i].json()["predictions"] for i in (1, 3)] == [[1.0], [2.0]]
-    # The batch of three failed as a whole, then each request was predicted alone.
-    assert batch_sizes(gates) == [1, 3, 1, 1, 1]
+    # The batch of three failed as a whole, then was halved until the culprit stood alone: a half of
+    # one request, then either the other two together (the culprit was the one) or, known to hold
+    # the culprit, each alone (the order in which the three arrived decides which).
+    sizes = batch_sizes(gates)
+    assert sizes[:2] == [1, 3]
+    assert sizes[2:] in ([1, 2], [1, 1, 1])
 
 
 def test_rows_of_different_widths_never_share_a_call(tmp_path):

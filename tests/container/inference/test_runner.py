@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from container.errors import RequestTimeout
+from container.inference import runner as runner_module
 from container.inference.runner import ModelRunner
 
 WAIT = 10.0  # seconds a gate may take to open; only reached when the runner is broken
@@ -180,6 +181,57 @@ def test_too_many_stuck_threads_ask_for_a_restart() -> None:
                 with pytest.raises(RequestTimeout):
                     await runner.call(gate.wait, WAIT, timeout=0.05)
             assert runner.needs_restart
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())
+
+
+def test_calls_queued_behind_a_hung_one_go_on_without_waiting_for_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Taken for hung after 0.2 s here (5 s at least in service), far before its 10 s deadline.
+    monkeypatch.setattr(runner_module, "STALL_FLOOR_SECONDS", 0.2)
+    gate = threading.Event()
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            hung = asyncio.ensure_future(runner.call(lambda: gate.wait(WAIT) and "late", timeout=WAIT))
+            await _until(lambda: runner._running_since is not None)
+            # Answered while the hung call still holds the thread it started on.
+            assert await runner.call(lambda: "next", timeout=WAIT) == "next"
+            assert not gate.is_set() and runner.stuck_threads == 1
+            gate.set()
+            assert await hung == "late"  # the hung call still gets its answer
+            await _until(lambda: runner.stuck_threads == 0)
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())
+
+
+def test_a_call_without_a_deadline_is_never_taken_for_hung(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading the model runs without a deadline, and may take minutes: what queues behind it waits.
+    monkeypatch.setattr(runner_module, "STALL_FLOOR_SECONDS", 0.05)
+    gate = threading.Event()
+    order: list[str] = []
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            loading = asyncio.ensure_future(
+                runner.call(lambda: gate.wait(WAIT) and order.append("load"), timeout=None)
+            )
+            await _until(lambda: runner._running_since is not None)
+            after = asyncio.ensure_future(runner.call(lambda: order.append("request"), timeout=WAIT))
+            await asyncio.sleep(0.5)  # ten times the stall threshold
+            assert order == [] and runner.stuck_threads == 0
+            gate.set()
+            await asyncio.gather(loading, after)
+            assert order == ["load", "request"]
         finally:
             gate.set()
             runner.stop()

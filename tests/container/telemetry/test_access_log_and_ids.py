@@ -55,6 +55,28 @@ def test_a_line_outside_an_event_loop_is_written_at_once(
     }
 
 
+def test_a_failed_requests_line_carries_its_error_code_and_message(
+    access_enabled: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A client's mistake has no log line of its own (that would make a bad request cost more than
+    # a good one): its access line says what was wrong.
+    access_log.record(
+        request_id="bad",
+        method="POST",
+        path="/invocations",
+        status=400,
+        bytes_in=3,
+        bytes_out=80,
+        model_seconds=0.0,
+        total_seconds=0.001,
+        code="missing_value",
+        message="row 1, column 2 is missing",
+    )
+    line = json.loads(capsys.readouterr().out)
+    assert line["status"] == 400
+    assert (line["code"], line["message"]) == ("missing_value", "row 1, column 2 is missing")
+
+
 def test_lines_inside_an_event_loop_are_written_together_on_the_next_turn(
     access_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures of the AWS tests: the extended moto server on loopback, and `byoc` run in-process."""
+"""Fixtures of the AWS tests: the extended moto server on loopback (endpoints: moto_sagemaker.py, training
+jobs: moto_training.py), and `byoc` run in-process."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import moto_training  # noqa: E402
 from moto_sagemaker import MotoServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
+    moto_training.install()  # training jobs, beside moto_sagemaker's endpoints
     server = MotoServer().start()
     try:
         yield server
@@ -30,6 +33,7 @@ def moto_server() -> Iterator[MotoServer]:
 def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     """A clean moto for one test, and the environment that points boto3 at it."""
     moto_server.reset()
+    moto_training.reset()
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
@@ -38,6 +42,7 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     monkeypatch.setenv("BYOC_POLL_SECONDS", "0.2")
     yield moto_server
     moto_server.reset()
+    moto_training.reset()
 
 
 @dataclass

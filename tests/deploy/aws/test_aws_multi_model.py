@@ -80,7 +80,7 @@ def test_target_model_on_a_single_model_endpoint_is_refused(aws, byoc, model_tar
         ),
         (["--multi-model", "--model-data-prefix", "models/customers/"], "are in S3"),
         (["--model-data", "x.tar.gz", "--model-cache", "Disabled"], "--model-cache is a setting"),
-        ([], "--model-data is required"),
+        ([], "--model-data (or --from-training-job) required"),
     ],
 )
 def test_multi_model_arguments_are_checked_first(aws, byoc, args, message) -> None:

@@ -1,11 +1,11 @@
-"""container.serving.worker.CoalescingTransport: one send per loop turn, nothing lost or reordered."""
+"""container.serving.transport.CoalescingTransport: one send per loop turn, nothing lost or reordered."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from container.serving.worker import CoalescingTransport
+from container.serving.transport import CoalescingTransport
 
 
 class RecordingTransport:

@@ -68,6 +68,14 @@ class MultiModelApp:
             self._cache = metrics.ModelCacheMetrics()
         return self._cache
 
+    def ping(self) -> tuple[int, bytes]:
+        """GET /ping's status and body (the worker's protocol answers it as soon as it is read):
+        200 while the server runs, with or without models; 503 once the manager has stopped."""
+        if not _alive(self.manager_pid):
+            body = {"code": "model_not_ready", "message": "the model manager has stopped", "state": "failed"}
+            return 503, orjson.dumps(body)
+        return 200, b""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if (
@@ -116,10 +124,8 @@ class MultiModelApp:
         config = self.config
 
         async def ping(request: Request) -> Response:
-            if not _alive(self.manager_pid):
-                message = "the model manager has stopped"
-                return json_response(503, {"code": "model_not_ready", "message": message, "state": "failed"})
-            return Response(status_code=200)
+            status, body = self.ping()
+            return Response(body, status_code=status, media_type="application/json" if body else None)
 
         async def load(request: Request) -> Response:
             raw = await request.body()

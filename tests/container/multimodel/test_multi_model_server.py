@@ -167,9 +167,14 @@ def test_a_model_is_loaded_once_and_shared_by_its_workers(
     assert load(http, "shared", str(model)).status_code == 200
     for _ in range(4):
         assert invoke(http, "shared", b"5.1,3.5,1.4,0.2", **{"Content-Type": "text/csv"}).status_code == 200
-    described = http.get("/models/shared").json()
+    deadline = time.monotonic() + 60  # the workers are forked one after the other
+    while True:
+        described = http.get("/models/shared").json()
+        processes = described["memory"]["processes"]
+        if len(processes) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert described["sharedByWorkers"] is True and described["handler"] == "sklearn"
-    processes = described["memory"]["processes"]
     assert sorted(p["role"] for p in processes) == ["model", "worker", "worker"]
     assert described["memory"]["measuredAtLoad"]["ussBytes"] > 64 * 2**20
     for worker in (p for p in processes if p["role"] == "worker"):

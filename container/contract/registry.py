@@ -16,7 +16,6 @@ import logging
 import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -100,14 +99,13 @@ def discover() -> tuple[list[HandlerSpec], dict[str, str]]:
 
 
 def missing_packages(spec: HandlerSpec) -> list[str]:
-    """The handler's packages that are not installed here."""
-    missing = []
-    for package in spec.packages:
-        try:
-            metadata.version(package)
-        except metadata.PackageNotFoundError:
-            missing.append(package)
-    return missing
+    """The handler's packages that are not installed here (an entry of alternatives: none of them)."""
+    installed = manifest.installed_versions(spec.packages)
+    return [
+        entry.replace(manifest.ALTERNATIVE, " or ")
+        for entry in spec.packages
+        if manifest.canonical(entry) not in installed
+    ]
 
 
 def require_packages(spec: HandlerSpec) -> None:

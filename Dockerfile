@@ -68,7 +68,10 @@ print('handlers:', ', '.join(sorted(m.name for m in pkgutil.iter_modules(handler
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
+# multi-models=true: the image may back a multi-model endpoint (SageMaker then starts it with
+# SAGEMAKER_MULTI_MODEL=true and loads models through POST /models; docs/http.md).
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
+      com.amazonaws.sagemaker.capabilities.multi-models=true \
       org.opencontainers.image.title="byoc-toolkit" \
       org.opencontainers.image.description="SageMaker-compatible model serving and training runtime (serve, train, byoc)"
 ENV PATH=/opt/venv/bin:$PATH \
@@ -78,7 +81,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /opt/venv /opt/venv
-RUN mkdir -p /opt/ml/model
+RUN mkdir -p /opt/ml/model /opt/ml/models
 WORKDIR /opt/ml
 EXPOSE 8080
 # No ENTRYPOINT: SageMaker's `serve` or `train` argument replaces CMD and runs that command from

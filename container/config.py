@@ -112,6 +112,17 @@ class ServerConfig:
     # The serving handler's own settings, read by its spec through this module's parser once the
     # handler is chosen (for_handler); None before that, or for a handler without settings.
     handler_settings: Any = None
+    # Multi-model mode (container.multimodel): SageMaker sets SAGEMAKER_MULTI_MODEL=true when it starts
+    # the image for a multi-model endpoint. Models are then loaded through POST /models, each in its
+    # own process tree with `workers` processes (None: one per model, as AWS's toolkit configures
+    # multi-model-server); the front takes `front_workers` processes.
+    multi_model: bool = False
+    model_workers: int | None = None
+    front_workers: int = 1
+    # The memory a new model may use: the container's limit (the cgroup's, or BYOC_MEMORY_LIMIT_MB),
+    # less the headroom kept free (BYOC_MEMORY_HEADROOM_MB; None: a tenth of the limit).
+    memory_limit_bytes: int | None = None
+    memory_headroom_bytes: int | None = None
     # Set by `byoc serve` (not by any variable): a model that fails to load stops the server at once
     # instead of answering /ping 503 with the reason, as a container under SageMaker must.
     exit_on_load_failure: bool = False
@@ -176,6 +187,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> ServerConfig:
         preload=env.boolean("BYOC_PRELOAD", True),
         max_batch_size=env.integer("BYOC_MAX_BATCH_SIZE", 32, low=1, high=1024),
         max_batch_delay_seconds=env.integer("BYOC_MAX_BATCH_DELAY_MS", 0, low=0, high=1000) / 1000,
+        multi_model=_multi_model(env),
+        model_workers=env.optional_integer("SAGEMAKER_MODEL_SERVER_WORKERS", low=1, high=256),
+        front_workers=env.integer("BYOC_FRONT_WORKERS", os.cpu_count() or 1, low=1, high=256),
+        memory_limit_bytes=_optional_mib(env, "BYOC_MEMORY_LIMIT_MB"),
+        memory_headroom_bytes=_optional_mib(env, "BYOC_MEMORY_HEADROOM_MB", low=0),
         max_header_bytes=env.integer(
             "BYOC_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, low=1024, high=MIB * 16
         ),
@@ -389,6 +405,18 @@ def _program(raw: str | None) -> str:
 def _max_payload_bytes(env: EnvReader) -> int | None:
     megabytes = env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, low=0, high=100)
     return None if megabytes == 0 else megabytes * MIB
+
+
+def _multi_model(env: EnvReader) -> bool:
+    # SageMaker sets SAGEMAKER_MULTI_MODEL=true for a multi-model endpoint, and AWS's inference
+    # toolkit compares it with "true" exactly (sagemaker_inference/model_server.py, ENABLE_MULTI_MODEL);
+    # the usual spellings of a boolean are read here as for every other switch.
+    return env.boolean("SAGEMAKER_MULTI_MODEL", False)
+
+
+def _optional_mib(env: EnvReader, name: str, low: int = 1) -> int | None:
+    value = env.optional_integer(name, low=low, high=2**40)
+    return None if value is None else value * MIB
 
 
 def _batch_strategy(env: EnvReader) -> str | None:

@@ -102,13 +102,17 @@ class Container:
         env: Mapping[str, str] | None = None,
         workers: int = 1,
         port: int | None = None,
+        mounts: Mapping[Path, str] | None = None,
+        docker_args: Sequence[str] = (),
     ) -> None:
         self.image = image
         self.port = port or free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        command = ["run", "-d", "--network", "host", *labels()]
+        command = ["run", "-d", "--network", "host", *labels(), *docker_args]
         if model_dir is not None:
             command += ["-v", f"{model_dir}:/opt/ml/model:ro"]
+        for source, target in (mounts or {}).items():
+            command += ["-v", f"{source}:{target}:ro"]
         settings = {
             "BYOC_BIND_HOST": LOOPBACK,
             "SAGEMAKER_BIND_TO_PORT": str(self.port),

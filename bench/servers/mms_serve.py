@@ -31,4 +31,9 @@ def _loopback_config(env, handler_service=None):
 model_server._generate_mms_config_properties = _loopback_config
 
 if __name__ == "__main__":
-    model_server.start_model_server()
+    # BENCH_MMS_HANDLER: another handler service (the multi-model run's, bench/servers/mms_mme_handler.py).
+    handler = os.environ.get("BENCH_MMS_HANDLER")
+    if handler:
+        model_server.start_model_server(handler_service=handler)
+    else:
+        model_server.start_model_server()

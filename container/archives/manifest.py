@@ -42,15 +42,38 @@ class Finding:
         return f"{self.package}: the model was saved with {self.saved}, this environment has {running}"
 
 
+# A package entry may name alternative distributions of the same package, first the one the handler
+# is built with: "xgboost-cpu|xgboost". Its version is recorded under the first name, from whichever
+# is installed.
+ALTERNATIVE = "|"
+
+
+def canonical(entry: str) -> str:
+    """The name a package entry is recorded under: its first distribution."""
+    return entry.split(ALTERNATIVE)[0]
+
+
 def installed_versions(packages: Iterable[str]) -> dict[str, str]:
     """Versions of `packages` installed here, plus "python"; missing packages are left out."""
     versions = {"python": platform.python_version()}
-    for package in packages:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
+    for entry in packages:
+        for distribution in entry.split(ALTERNATIVE):
+            try:
+                versions[canonical(entry)] = metadata.version(distribution)
+            except metadata.PackageNotFoundError:
+                continue
+            break
     return versions
+
+
+def recorded_packages(manifest: Mapping[str, Any]) -> list[str]:
+    """The package entries a manifest recorded (alternatives included), to look up here."""
+    alternatives = manifest.get("alternatives", {})
+    return [
+        ALTERNATIVE.join([name, *alternatives.get(name, [])])
+        for name in manifest.get("versions", {})
+        if name != "python"
+    ]
 
 
 def build(
@@ -61,16 +84,22 @@ def build(
     toolkit_version: str,
     *,
     strict: Iterable[str],
+    packages: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The manifest for an archive holding `files` (archive name -> content or path).
 
-    `strict`: the packages whose major.minor must match at load (the handler's strict_packages).
+    `strict`: the packages whose major.minor must match at load (the handler's strict_packages);
+    `packages`: the handler's package entries, whose alternatives are recorded.
     """
     strict = set(strict)
+    alternatives = {
+        canonical(entry): entry.split(ALTERNATIVE)[1:] for entry in packages if ALTERNATIVE in entry
+    }
     return {
         "format": FORMAT_VERSION,
         "toolkit": toolkit_version,
         "versions": dict(sorted(versions.items())),
+        **({"alternatives": alternatives} if alternatives else {}),
         "strict": sorted(p for p in strict if p in versions),
         "handler": handler,
         "program": program,
@@ -163,8 +192,7 @@ def check_model_dir(model_dir: Path, allow_mismatch: bool) -> list[Finding]:
     saved = read_model_dir(model_dir)
     if saved is None:
         return []
-    packages = [p for p in saved.get("versions", {}) if p != "python"]
-    findings = compare(saved, installed_versions(packages))
+    findings = compare(saved, installed_versions(recorded_packages(saved)))
     errors = [f for f in findings if f.is_error]
     if errors and not allow_mismatch:
         raise VersionMismatch(errors)

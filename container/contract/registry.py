@@ -11,11 +11,11 @@ reason, for the log.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -51,20 +51,29 @@ class Choice:
 # --- handler modules --------------------------------------------------------------------------
 
 
-def available_handlers() -> list[str]:
-    """The handler modules in handlers/ (modules whose names start with "_" are their helpers)."""
-    import handlers
+HANDLERS_PACKAGE = "handlers"
 
-    return sorted(m.name for m in pkgutil.iter_modules(handlers.__path__) if not m.name.startswith("_"))
+
+def available_handlers() -> list[str]:
+    """The handler modules in handlers/ (modules whose names start with "_" are their helpers).
+
+    Found by name, as plugins are: the runtime sits below its handlers and never imports them
+    statically.
+    """
+    package = importlib.util.find_spec(HANDLERS_PACKAGE)
+    if package is None or package.submodule_search_locations is None:
+        return []
+    found = pkgutil.iter_modules(package.submodule_search_locations)
+    return sorted(m.name for m in found if not m.name.startswith("_"))
 
 
 def load_handler_module(name: str) -> ModuleType:
     """Import a handler: a file name in handlers/ ("sklearn"), or any importable dotted path."""
-    module_name = name if "." in name else f"handlers.{name}"
+    module_name = name if "." in name else f"{HANDLERS_PACKAGE}.{name}"
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name not in (module_name, "handlers"):
+        if exc.name not in (module_name, HANDLERS_PACKAGE):
             raise StartupError(f"handler {name!r} failed to import: {exc}") from exc
         available = ", ".join(available_handlers()) or "none"
         raise StartupError(
@@ -90,14 +99,13 @@ def discover() -> tuple[list[HandlerSpec], dict[str, str]]:
 
 
 def missing_packages(spec: HandlerSpec) -> list[str]:
-    """The handler's packages that are not installed here."""
-    missing = []
-    for package in spec.packages:
-        try:
-            metadata.version(package)
-        except metadata.PackageNotFoundError:
-            missing.append(package)
-    return missing
+    """The handler's packages that are not installed here (an entry of alternatives: none of them)."""
+    installed = manifest.installed_versions(spec.packages)
+    return [
+        entry.replace(manifest.ALTERNATIVE, " or ")
+        for entry in spec.packages
+        if manifest.canonical(entry) not in installed
+    ]
 
 
 def require_packages(spec: HandlerSpec) -> None:

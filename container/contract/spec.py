@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
-from container.archives.manifest import LEGACY_FILENAMES
+from container.archives.manifest import LEGACY_FILENAMES, canonical
 from container.errors import HandlerContractError
 
 # Every function a handler (or a user module) may define.
@@ -225,7 +225,8 @@ class HandlerSpec:
             if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
                 raise HandlerContractError(f"{where}: {name} must be a tuple of non-empty strings")
             object.__setattr__(self, name, tuple(value))
-        loose = [p for p in self.strict_packages if p not in self.packages]
+        recorded = {canonical(entry) for entry in self.packages}
+        loose = [p for p in self.strict_packages if p not in recorded]
         if loose:
             raise HandlerContractError(
                 f"{where}: strict_packages {', '.join(loose)} must also be listed in packages"

@@ -24,12 +24,16 @@ PIP_OUTPUT_TAIL_LINES = 30
 _CODE_DIRS: set[str] = set()  # code directories this process put on sys.path
 
 
-def install_requirements(code_dir: Path) -> bool:
-    """pip-install code/requirements.txt when there is one; StartupError when pip fails."""
+def install_requirements(code_dir: Path, python: str | None = None) -> bool:
+    """pip-install code/requirements.txt when there is one; StartupError when pip fails.
+
+    `python`: the interpreter whose environment receives them (multi-model mode: a model's own
+    overlay virtualenv); by default this one's.
+    """
     requirements = code_dir / "requirements.txt"
     if not requirements.is_file():
         return False
-    _pip(["-r", str(requirements)], str(requirements), cwd=code_dir)
+    _pip(["-r", str(requirements)], str(requirements), cwd=code_dir, python=python)
     return True
 
 
@@ -39,9 +43,10 @@ def install_package(code_dir: Path) -> None:
     _pip([".", *extra], f"the package in {code_dir}", cwd=code_dir)
 
 
-def _pip(args: list[str], what: str, cwd: Path) -> None:
+def _pip(args: list[str], what: str, cwd: Path, python: str | None = None) -> None:
     log.info("installing %s", what)
-    command = [sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", *args]
+    pip = [python or sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+    command = [*pip, *args]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     for line in result.stdout.splitlines():
         log.debug("pip: %s", line)

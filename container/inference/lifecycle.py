@@ -15,6 +15,7 @@ import contextlib
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,11 +65,15 @@ class ModelLifecycle:
         self.board = board  # which of the server's workers are ready (see server_health)
         self.state = ModelState.LOADING
         self.failure = ""
+        self.out_of_memory = False  # the load failed with MemoryError
         self.model: Any = None
         self.load_seconds: float | None = None
         self.loaded_before_fork = False
         self._runner: ModelRunner | None = None  # this worker's model thread
         self._settled: asyncio.Event | None = None  # set when this worker's load ends, either way
+        # Told when a load ends, either way, in the process that loaded (multi-model mode reports
+        # it to the manager): the state, and the public reason of a failure.
+        self.on_settled: Callable[[ModelState, str], None] | None = None
 
     @property
     def loads_before_fork(self) -> bool:
@@ -81,6 +86,8 @@ class ModelLifecycle:
         """Load the model here and now, in the main process, before the workers are forked."""
         self._load_or_fail(self._load_model)
         self.loaded_before_fork = True
+        if self.on_settled is not None and self.state is ModelState.FAILED:
+            self.on_settled(self.state, self.failure)
 
     # --- in each worker ---
 
@@ -110,6 +117,8 @@ class ModelLifecycle:
             await runner.call(self._load_or_fail, steps, timeout=None)
         finally:
             self._settled.set()
+        if self.on_settled is not None:
+            self.on_settled(self.state, self.failure)
         if self.state is ModelState.READY:
             origin = "loaded once by the main process" if self.loaded_before_fork else "loaded by this worker"
             log.info("worker ready: model %s", origin)
@@ -158,6 +167,7 @@ class ModelLifecycle:
         except LoadFailure as failure:
             self.state = ModelState.FAILED
             self.failure = _public_reason(failure.step, failure.error)
+            self.out_of_memory = isinstance(failure.error, MemoryError)
             log.error(
                 "the model failed to load (in %s); /ping will answer 503 until the server restarts",
                 failure.step,

@@ -139,6 +139,7 @@ def build_manifest(spec: PackageSpec, files: dict[str, Path], handler: ChosenHan
         program_name(spec, files),
         __version__,
         strict=handler.spec.strict_packages,
+        packages=handler.spec.packages,
     )
 
 

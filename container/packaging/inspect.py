@@ -85,7 +85,8 @@ def _review(
                 problems.append(f"{name} does not match its sha256 in the manifest (changed after packaging)")
         for name in sorted(set(digests) - set(recorded)):
             warnings.append(f"{name} is not in the manifest (added after packaging)")
-        for finding in manifest.compare(saved, manifest.installed_versions(saved.get("versions", {}))):
+        running = manifest.installed_versions(manifest.recorded_packages(saved))
+        for finding in manifest.compare(saved, running):
             prefix = "version mismatch" if finding.is_error else "version difference"
             warnings.append(f"{prefix} with this environment: {finding.describe()}")
     program = (saved or {}).get("program") or "inference.py"

@@ -19,7 +19,14 @@ import time
 import orjson
 
 from container.codecs import content_coding
-from container.errors import BadRequest, ErrorResponse, InferenceError, PayloadTooLarge, error_response
+from container.errors import (
+    BadRequest,
+    ErrorResponse,
+    InferenceError,
+    ModelNotReady,
+    PayloadTooLarge,
+    error_response,
+)
 from container.inference.invoker import Invoker
 from container.inference.pipeline import StageFailure
 from container.serving.protocol import CLOSED_BY_SERVER
@@ -176,7 +183,11 @@ def describe_failure(exc: Exception, request_id: str) -> ErrorResponse:
     failure = error_response(exc, stage, request_id)
     # A client's mistake is told in the request's access line (its code and message): a log line of
     # its own would make a bad request cost its neighbours more than a good one.
-    if failure.is_server_fault:
+    if isinstance(exc, ModelNotReady):
+        # The model's state, already logged (with the load's traceback, if it failed) and told by
+        # /ping: one line per refused request, not a traceback of this function.
+        log.warning("request %s refused: %s", request_id, failure.message)
+    elif failure.is_server_fault:
         log.error(
             "request %s failed in %s (%d)",
             request_id,

@@ -95,6 +95,10 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     raise_open_file_limit()
     # Before anything imports prometheus_client (user code may): it picks its mode at import.
     metrics_dir = metrics.prepare_multiprocess_dir()
+    if config.multi_model:
+        from container.multimodel.server import run_multi_model
+
+        return run_multi_model(config, metrics_dir, finish)
     board = ReadinessBoard.create()
     finish = _also(board.remove, finish)
     try:
@@ -158,10 +162,10 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
         finish()
 
     options["on_exit"] = stopped
-    return _run_gunicorn(GunicornServer(app, options))
+    return run_gunicorn(GunicornServer(app, options))
 
 
-def _run_gunicorn(server: GunicornServer) -> int:
+def run_gunicorn(server: GunicornServer) -> int:
     # gunicorn's workers are forked from inside run() and leave through SystemExit, which comes up
     # through this frame in each of them: only the process that started the server turns it into
     # an exit status; a worker's exit is passed on untouched.
@@ -212,14 +216,28 @@ def fetch_code(
     return dataclasses.replace(config, code_dir=code_dir), finish_and_remove
 
 
-def build_model(config: ServerConfig, board: ReadinessBoard | None = None) -> tuple[ModelLifecycle, Invoker]:
-    """Install requirements, import the user module, choose and resolve the handler: all before a load."""
-    user_code.install_requirements(config.code_dir)
-    return assemble_model(config, user_code.import_user_module(config), board)
+def build_model(
+    config: ServerConfig,
+    board: ReadinessBoard | None = None,
+    *,
+    install: Callable[[Path], object] = user_code.install_requirements,
+    model_label: str | None = None,
+) -> tuple[ModelLifecycle, Invoker]:
+    """Install requirements, import the user module, choose and resolve the handler: all before a load.
+
+    Multi-model mode installs a model's requirements its own way (`install`) and labels its
+    metrics with the model's name (`model_label`).
+    """
+    install(config.code_dir)
+    return assemble_model(config, user_code.import_user_module(config), board, model_label=model_label)
 
 
 def assemble_model(
-    config: ServerConfig, user_module: ModuleType | None, board: ReadinessBoard | None = None
+    config: ServerConfig,
+    user_module: ModuleType | None,
+    board: ReadinessBoard | None = None,
+    *,
+    model_label: str | None = None,
 ) -> tuple[ModelLifecycle, Invoker]:
     """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
     choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
@@ -237,7 +255,7 @@ def assemble_model(
         raise StartupError(str(exc)) from exc
     resolved = functions.resolve(user_module, spec)
     log.info("handler functions: %s", resolved.describe())
-    model_metrics = metrics.Metrics()
+    model_metrics = metrics.Metrics(model_label)
     lifecycle = ModelLifecycle(config, resolved, model_metrics, board)
     return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
 

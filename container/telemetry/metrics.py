@@ -11,6 +11,18 @@ Names mirror the CloudWatch metrics SageMaker publishes for an endpoint, so dash
     byoc_invocations_in_flight          requests being served now
     byoc_model_load_seconds             how long model_fn took
 
+In multi-model mode (container.multimodel) every one of these carries a `model` label (the
+model_name of POST /models), and the front adds the metrics SageMaker publishes for multi-model
+endpoints:
+
+    byoc_model_loading_seconds          ModelLoadingTime (POST /models; a histogram)
+    byoc_model_unloading_seconds        ModelUnloadingTime (DELETE /models/{name})
+    byoc_model_cache_hits_total         ModelCacheHit: invocations whose model was loaded
+    byoc_model_cache_misses_total       ... and those answered 404 because it was not
+    byoc_loaded_models                  LoadedModelCount
+    byoc_model_load_refusals_total      loads answered 507 (reason="memory") or failed (reason="model")
+    byoc_model_memory_bytes             each loaded model's measured memory (its process tree's USS)
+
 Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
 multiprocess mode), which /metrics adds up. prometheus_client picks that mode when it is imported,
 so `prepare_multiprocess_dir` must run before anything imports it: the server calls it first thing.
@@ -72,34 +84,49 @@ def remove_multiprocess_dir(path: Path | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class Metrics:
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+def _registry() -> Any:
+    from prometheus_client import CollectorRegistry
 
-        # In the server, samples go to the multiprocess files and are registered nowhere (rendering
-        # reads the files); elsewhere (tests, notebooks) they live in this object's own registry.
-        self._registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry()
-        registry = {"registry": self._registry}
-        self.invocations = Counter("byoc_invocations", "Requests to /invocations", **registry)
-        self.errors_4xx = Counter("byoc_invocation_4xx_errors", "Invocations answered 4xx", **registry)
-        self.errors_5xx = Counter("byoc_invocation_5xx_errors", "Invocations answered 5xx", **registry)
-        self.model_latency = Histogram(
+    # In the server, samples go to the multiprocess files and are registered nowhere (rendering
+    # reads the files); elsewhere (tests, notebooks) they live in the object's own registry.
+    return None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry()
+
+
+class Metrics:
+    def __init__(self, model: str | None = None) -> None:
+        """A model's metrics; `model` (multi-model mode) labels every one of them with its name."""
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self._registry = _registry()
+        labels = ("model",) if model is not None else ()
+
+        def make(kind: Any, name: str, documentation: str, **options: Any) -> Any:
+            metric = kind(name, documentation, labelnames=labels, registry=self._registry, **options)
+            return metric.labels(model) if model is not None else metric
+
+        self.invocations = make(Counter, "byoc_invocations", "Requests to /invocations")
+        self.errors_4xx = make(Counter, "byoc_invocation_4xx_errors", "Invocations answered 4xx")
+        self.errors_5xx = make(Counter, "byoc_invocation_5xx_errors", "Invocations answered 5xx")
+        self.model_latency = make(
+            Histogram,
             "byoc_model_latency_seconds",
             "Time in predict_fn (or transform_fn) per invocation",
             buckets=LATENCY_BUCKETS,
-            **registry,
         )
-        self.overhead_latency = Histogram(
+        self.overhead_latency = make(
+            Histogram,
             "byoc_overhead_latency_seconds",
             "Server time per invocation outside the model",
             buckets=LATENCY_BUCKETS,
-            **registry,
         )
-        self.batch_size = Histogram(
-            "byoc_batch_size", "Requests per predict_fn call", buckets=BATCH_BUCKETS, **registry
+        self.batch_size = make(
+            Histogram, "byoc_batch_size", "Requests per predict_fn call", buckets=BATCH_BUCKETS
         )
-        in_flight = Gauge(
-            "byoc_invocations_in_flight", "Invocations being served", multiprocess_mode="livesum", **registry
+        in_flight = make(
+            Gauge, "byoc_invocations_in_flight", "Invocations being served", multiprocess_mode="livesum"
+        )
+        self.model_load = make(
+            Gauge, "byoc_model_load_seconds", "Seconds model_fn took", multiprocess_mode="max"
         )
         # What the event loop records per request, written once per turn of the loop.
         self._flush_scheduled = False
@@ -116,9 +143,6 @@ class Metrics:
             self._errors_5xx,
             self._model_latency,
             self._overhead_latency,
-        )
-        self.model_load = Gauge(
-            "byoc_model_load_seconds", "Seconds model_fn took", multiprocess_mode="max", **registry
         )
 
     def observe(self, status: int, model_seconds: float, overhead_seconds: float) -> None:
@@ -138,14 +162,8 @@ class Metrics:
             buffered.flush()
 
     def render(self) -> bytes:
-        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-
         self.flush()
-        if self._registry is not None:
-            return generate_latest(self._registry)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
+        return render(self._registry)
 
     def _schedule(self) -> None:
         """Flush at the end of this turn of the event loop (at once outside a running loop)."""
@@ -220,3 +238,69 @@ class _Spread:
         self.histogram._sum.inc(self._sum)
         self._sum = 0.0
         self._pending = False
+
+def render(registry: Any = None) -> bytes:
+    """The Prometheus text of `registry`, or (None) of every process's multiprocess files."""
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    if registry is not None:
+        return generate_latest(registry)
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)
+    return generate_latest(collected)
+
+
+class ModelCacheMetrics:
+    """Multi-model mode's own metrics, after SageMaker's for multi-model endpoints (module docstring).
+
+    The manager process records loads, unloads and the loaded count; the front records cache hits.
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self._registry = _registry()
+        registry = {"registry": self._registry}
+        model = ("model",)
+        self.loading = Histogram(
+            "byoc_model_loading_seconds",
+            "Seconds a POST /models took, for the loads that succeeded (ModelLoadingTime)",
+            model,
+            buckets=LATENCY_BUCKETS,
+            **registry,
+        )
+        self.unloading = Histogram(
+            "byoc_model_unloading_seconds",
+            "Seconds a DELETE /models/{name} took (ModelUnloadingTime)",
+            model,
+            buckets=LATENCY_BUCKETS,
+            **registry,
+        )
+        self.hits = Counter(
+            "byoc_model_cache_hits", "Invocations whose model was loaded (ModelCacheHit)", model, **registry
+        )
+        self.misses = Counter(
+            "byoc_model_cache_misses", "Invocations answered 404: the model was not loaded", model, **registry
+        )
+        self.loaded = Gauge(
+            "byoc_loaded_models",
+            "Models loaded now (LoadedModelCount)",
+            multiprocess_mode="livesum",
+            **registry,
+        )
+        self.refusals = Counter(
+            "byoc_model_load_refusals",
+            "Loads refused: reason=memory (507) or reason=model (the model failed to load)",
+            ("reason",),
+            **registry,
+        )
+        self.memory = Gauge(
+            "byoc_model_memory_bytes",
+            "Memory of each loaded model's processes (USS), measured when it loaded",
+            model,
+            multiprocess_mode="livesum",
+            **registry,
+        )
+
+    def render(self) -> bytes:
+        return render(self._registry)

@@ -8,6 +8,7 @@ asked anything); the flow does the rest. Exit status: 0 done, 1 AWS or the endpo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -251,9 +252,25 @@ def _deploy(commands: argparse._SubParsersAction) -> None:
     required.add_argument(
         "--model-data",
         metavar="S3_URI|PATH",
-        help="an s3:// URI, or a local model.tar.gz to upload (or --from-training-job)",
+        help="an s3:// URI, or a local model.tar.gz to upload (or --from-training-job, or --multi-model)",
     )
     required.add_argument("--role", required=True, metavar="ARN", help="the SageMaker execution role's ARN")
+    multi = parser.add_argument_group("a multi-model endpoint (instead of --model-data)")
+    multi.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="serve every model below --model-data-prefix, each loaded on its first invocation "
+        "(byoc invoke --target-model); the image must carry the multi-models label",
+    )
+    multi.add_argument(
+        "--model-data-prefix", metavar="S3_PREFIX", help="with --multi-model: the s3:// prefix of the models"
+    )
+    multi.add_argument(
+        "--model-cache",
+        choices=["Enabled", "Disabled"],
+        help="with --multi-model, ModelCacheSetting: Disabled unloads each model after its invocation "
+        "(default: SageMaker's, Enabled)",
+    )
     parser.add_argument(
         "--from-training-job",
         metavar="JOB",
@@ -334,7 +351,22 @@ def _run_deploy(args: argparse.Namespace) -> int:
     serverless = args.serverless_memory is not None or args.serverless_concurrency is not None
     if serverless and args.instance_type:
         raise UsageError("--instance-type and --serverless-* exclude each other")
-    if args.from_training_job is None:
+    if args.model_cache and not args.multi_model:
+        raise UsageError("--model-cache is a setting of --multi-model endpoints")
+    if args.multi_model or args.model_data_prefix is not None:
+        alone = not (args.model_data or args.from_training_job)
+        if not args.multi_model or args.model_data_prefix is None or not alone:
+            raise UsageError(
+                "--multi-model goes with --model-data-prefix "
+                "(and without --model-data or --from-training-job)"
+            )
+        if not args.image:
+            raise UsageError("--image is required")
+        if serverless:
+            raise UsageError("a multi-model endpoint runs on instances, not serverless")
+        if args.entry_point:
+            raise UsageError("--entry-point goes with --from-training-job")
+    elif args.from_training_job is None:
         missing = [
             option
             for option, value in (("--image", args.image), ("--model-data", args.model_data))
@@ -347,6 +379,10 @@ def _run_deploy(args: argparse.Namespace) -> int:
     elif args.model_data:
         raise UsageError("--model-data and --from-training-job exclude each other")
     model = _model_source(args, image=args.image, role=validate_role(args.role))
+    if args.multi_model:
+        model = dataclasses.replace(
+            model, model_data=args.model_data_prefix, multi_model=True, model_cache=args.model_cache
+        )
     waiting = _waiting(args)
     request = deploy.DeployRequest(
         endpoint=endpoint,
@@ -565,6 +601,11 @@ def _invoke(commands: argparse._SubParsersAction) -> None:
         default=invoke.AsyncInvokeRequest.wait_seconds,
         help="how long to wait for the result; 0: print its location and return (default: %(default)g)",
     )
+    parser.add_argument(
+        "--target-model",
+        metavar="PATH",
+        help="a multi-model endpoint's model: its archive's path below the prefix (a.tar.gz)",
+    )
     _region(parser)
 
     def run(args: argparse.Namespace) -> int:
@@ -580,6 +621,7 @@ def _invoke(commands: argparse._SubParsersAction) -> None:
             custom_attributes=args.custom_attributes,
             inference_id=args.inference_id,
             target_variant=args.target_variant,
+            target_model=args.target_model,
         )
         return invoke.run(Aws(args.region), request)
 

@@ -2,6 +2,7 @@
 
     byoc local up NAME --image IMAGE --model-data model.tar.gz [--instances N] [--port P] [--env K=V ...]
         [--async-output s3://BUCKET/PREFIX/ [--async-failure s3://...] [--async-max-concurrent N]]
+    byoc local up NAME --image IMAGE --multi-model --model-data-prefix DIR_OR_S3_PREFIX [--model-cache C]
     byoc local update NAME [--model-data new.tar.gz] [--image IMAGE] [--instances N] [--env K=V ...]
     byoc local down NAME [NAME ...] | --all
     byoc local ls [--json]
@@ -63,8 +64,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     required.add_argument(
         "--image", required=True, help="the serving image (started as `docker run IMAGE serve`)"
     )
-    required.add_argument(
-        "--model-data", required=True, type=Path, metavar="PATH", help="model.tar.gz, or a model directory"
+    model = up.add_argument_group("the model (one of)")
+    model.add_argument("--model-data", type=Path, metavar="PATH", help="model.tar.gz, or a model directory")
+    model.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="a multi-model endpoint: each invocation's TargetModel names an archive below "
+        "--model-data-prefix, loaded on first use (the image must support SAGEMAKER_MULTI_MODEL)",
+    )
+    model.add_argument(
+        "--model-data-prefix",
+        metavar="DIR_OR_S3_PREFIX",
+        help="with --multi-model: the directory or s3:// prefix the TargetModel paths are below",
+    )
+    model.add_argument(
+        "--model-cache",
+        choices=["Enabled", "Disabled"],
+        default="Enabled",
+        help="with --multi-model, ModelCacheSetting: Enabled keeps models loaded until memory is short; "
+        "Disabled unloads each after its invocation (default: %(default)s)",
     )
     up.add_argument(
         "--instances",
@@ -243,6 +261,10 @@ def _async_config(args: argparse.Namespace) -> dict | None:
 def _up(args: argparse.Namespace) -> int:
     env = parse_env(args.env)
     async_config = _async_config(args)
+    if args.multi_model != (args.model_data_prefix is not None) or (args.multi_model and args.model_data):
+        return _fail("--multi-model goes with --model-data-prefix (and without --model-data)", 2)
+    if not args.multi_model and args.model_data is None:
+        return _fail("--model-data is required (or --multi-model with --model-data-prefix)", 2)
     sigterm_as_interrupt()
     state = LocalEndpoints(say=_say).up(
         args.name,
@@ -253,6 +275,8 @@ def _up(args: argparse.Namespace) -> int:
         env=env,
         startup_timeout=args.startup_timeout,
         async_config=async_config,
+        model_data_prefix=args.model_data_prefix,
+        model_cache=args.model_cache,
     )
     _say(f"endpoint {state.name} is InService with {state.instance_count} instance(s)")
     if async_config is not None:

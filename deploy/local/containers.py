@@ -55,6 +55,7 @@ def start(
             port=port,
             env=state.env,
             labels=labels(state.name, home, generation),
+            multi_model=state.multi_model,
         )
         record = InstanceRecord(container=docker.run(arguments), name=name, port=port, generation=generation)
         records.append(record)

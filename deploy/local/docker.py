@@ -35,14 +35,20 @@ def run_command(
     port: int,
     env: Mapping[str, str],
     labels: Mapping[str, str],
+    multi_model: bool = False,
 ) -> list[str]:
     """`docker run` arguments for one instance: `serve`, host networking, the model read-only,
-    SAGEMAKER_BIND_TO_PORT on its own loopback port. Pure, so it is tested without Docker."""
+    SAGEMAKER_BIND_TO_PORT on its own loopback port. Pure, so it is tested without Docker.
+
+    A multi-model instance mounts `model_dir` (the extracted models) at /opt/ml/models and is told
+    SAGEMAKER_MULTI_MODEL=true, as SageMaker does."""
     command = ["run", "-d", "--name", name, "--network", "host"]
     for key, value in labels.items():
         command += ["--label", f"{key}={value}"]
-    command += ["-v", f"{model_dir}:/opt/ml/model:ro"]
+    command += ["-v", f"{model_dir}:/opt/ml/models:ro" if multi_model else f"{model_dir}:/opt/ml/model:ro"]
     settings = {"BYOC_BIND_HOST": "127.0.0.1", **env, "SAGEMAKER_BIND_TO_PORT": str(port)}
+    if multi_model:
+        settings["SAGEMAKER_MULTI_MODEL"] = "true"
     for key, value in settings.items():
         command += ["-e", f"{key}={value}"]
     return [*command, image, "serve"]

@@ -24,6 +24,7 @@ from deploy.local import containers, docker, front_process
 from deploy.local.errors import LocalEndpointError
 from deploy.local.front_api import FrontClient
 from deploy.local.interrupts import uninterruptible
+from deploy.local.multimodel import CACHE_ENABLED, CACHE_SETTINGS
 from deploy.local.state import EndpointState, InstanceRecord, StateError
 from deploy.local.store import Store, home_id
 from deploy.sagemaker_names import InvalidName, validate_name
@@ -50,16 +51,26 @@ class LocalEndpoints:
         name: str,
         *,
         image: str,
-        model_data: Path,
+        model_data: Path | None = None,
         instances: int = 1,
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 300,
         async_config: dict | None = None,
+        model_data_prefix: str | None = None,
+        model_cache: str = CACHE_ENABLED,
     ) -> EndpointState:
+        """Start an endpoint of one model (`model_data`), or of many (`model_data_prefix`: a
+        multi-model endpoint, each invocation's TargetModel below it)."""
         _check_name(name)
         if instances < 1:
             raise LocalEndpointError("--instances must be at least 1")
+        if (model_data is None) == (model_data_prefix is None):
+            raise LocalEndpointError("give --model-data, or --multi-model with --model-data-prefix")
+        if model_data_prefix is not None:
+            model_data_prefix = _check_prefix(model_data_prefix)
+        if model_cache not in CACHE_SETTINGS:
+            raise LocalEndpointError(f"--model-cache {model_cache!r}: one of {', '.join(CACHE_SETTINGS)}")
         _check_docker(image)
         with self.store.lock(name):
             if self.store.exists(name):
@@ -76,7 +87,7 @@ class LocalEndpoints:
             state = EndpointState(
                 name=name,
                 image=image,
-                model_data=str(Path(model_data).resolve()),
+                model_data=model_data_prefix or str(Path(model_data or "").resolve()),
                 model_dir="",
                 instance_count=instances,
                 port=port or free_port(),
@@ -85,10 +96,18 @@ class LocalEndpoints:
                 created=now,
                 updated=now,
                 async_config=async_config,
+                multi_model=model_data_prefix is not None,
+                model_data_prefix=model_data_prefix or "",
+                model_cache=model_cache,
             )
             self.store.save(state)
             try:
-                state.model_dir = str(self._extract(Path(model_data), work / "models" / "gen-1"))
+                if model_data is not None:
+                    state.model_dir = str(self._extract(Path(model_data), work / "models" / "gen-1"))
+                else:  # models are extracted here on first use, by the front
+                    models = work / "multi-model"
+                    models.mkdir(mode=0o755)
+                    state.model_dir = str(models)
                 self.store.save(state)
                 records = self._start_instances(state, 1, instances)
                 self.say(f"waiting for {instances} instance(s) to answer /ping")
@@ -134,6 +153,10 @@ class LocalEndpoints:
                 raise LocalEndpointError("--instances must be at least 1")
             state.image = image or state.image
             state.env = {**state.env, **(env or {})}
+            if model_data is not None and state.multi_model:
+                raise LocalEndpointError(
+                    f"{name} is a multi-model endpoint: its models come from {state.model_data_prefix}"
+                )
             if model_data is not None:
                 state.model_dir = str(self._extract(Path(model_data), new_dir))
                 state.model_data = str(Path(model_data).resolve())
@@ -308,6 +331,18 @@ def _check_docker(image: str) -> None:
             f"image {image!r} is not on this machine: build it first "
             f"(docker build --network host -t {image} .)"
         )
+
+
+def _check_prefix(prefix: str) -> str:
+    """A multi-model endpoint's model prefix: an s3:// prefix, or a directory (made absolute)."""
+    if prefix.startswith("s3://"):
+        if len(prefix) <= len("s3://") or prefix[len("s3://") :].startswith("/"):
+            raise LocalEndpointError(f"--model-data-prefix {prefix}: an S3 prefix names its bucket")
+        return prefix
+    path = Path(prefix)
+    if not path.is_dir():
+        raise LocalEndpointError(f"--model-data-prefix {prefix}: neither an s3:// prefix nor a directory")
+    return str(path.resolve())
 
 
 def _inside(path: Path, parent: Path) -> bool:

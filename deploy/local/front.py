@@ -3,7 +3,8 @@
 A small ASGI app (Starlette, run by uvicorn) in a daemon process per endpoint, started by
 `byoc local up` with `python -m deploy.local.front STATE_FILE`:
 
-    POST /endpoints/NAME/invocations    InvokeEndpoint: round-robin over healthy instances
+    POST /endpoints/NAME/invocations    InvokeEndpoint: round-robin over healthy instances (for a
+                                        multi-model endpoint, TargetModel routed by deploy.local.multimodel)
     POST /endpoints/NAME/async-invocations  InvokeEndpointAsync, for an endpoint started with
                                         --async-output (deploy.async_inference.service): 202 at
                                         once, the request queued, its result or error to S3
@@ -37,11 +38,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from container.headers import TARGET_MODEL
 from deploy.async_inference.requests import MAX_INLINE_BODY_BYTES, RequestError
 from deploy.async_inference.service import AsyncEndpointConfig, AsyncService
 from deploy.local import wire
 from deploy.local.front_api import INSTANCES_PATH, METRICS_PATH, STATUS_PATH, TOKEN_HEADER
 from deploy.local.metrics import Counters, latencies
+from deploy.local.multimodel import MultiModelRouter, TargetModelError, check_target
 from deploy.local.pool import Instance, Pool
 from deploy.local.state import EndpointState
 
@@ -65,8 +68,10 @@ class Front:
         invocation_timeout: float = INVOCATION_TIMEOUT_SECONDS,
         state_path: Path | None = None,
         async_config: AsyncEndpointConfig | None = None,
+        multi_model: MultiModelRouter | None = None,
     ) -> None:
         self.name = name
+        self.multi_model = multi_model
         # The endpoint's state file: when it is gone (its home was deleted), nothing can stop this
         # front any more, so it stops itself (`on_orphaned`, set by main to end the server).
         self.state_path = state_path
@@ -170,6 +175,12 @@ class Front:
         if problem:
             return _reply(wire.validation_error(problem))
         headers = wire.container_request_headers(request.headers)
+        target = None
+        if self.multi_model is not None:
+            try:
+                target = check_target(request.headers.get(TARGET_MODEL))
+            except TargetModelError as exc:
+                return _reply(wire.validation_error(str(exc)))
         tried: list[str] = []
         last_error = "no instance is healthy"
         for _ in range(2):  # the first healthy instance, and one retry on another
@@ -180,13 +191,23 @@ class Front:
             assert self.client is not None
             instance.in_flight += 1
             sent = time.perf_counter()
+            timeout = httpx.Timeout(self.invocation_timeout, connect=2.0)
             try:
-                answer = await self.client.post(
-                    f"{instance.url}/invocations",
-                    content=body,
-                    headers=headers,
-                    timeout=httpx.Timeout(self.invocation_timeout, connect=2.0),
-                )
+                if self.multi_model is not None and target is not None:
+                    answer = await self.multi_model.invoke(
+                        self.client, instance.url, target, body, headers, timeout
+                    )
+                else:
+                    answer = await self.client.post(
+                        f"{instance.url}/invocations", content=body, headers=headers, timeout=timeout
+                    )
+            except TargetModelError as exc:
+                self.counters.record(exc.status, None, None)
+                if exc.code == "ModelError":  # the container's refusal, as InvokeEndpoint reports one
+                    return _reply(
+                        wire.model_error(self.name, exc.status, str(exc).encode(), hint=_hint(instance))
+                    )
+                return _reply(wire.error(exc.code, exc.status, str(exc)))
             except RETRYABLE as exc:
                 self.pool.mark(instance.id, False, f"request failed: {exc!r}", fatal=True)
                 log.warning("instance %s failed a request (%r); retrying elsewhere", instance.id[:12], exc)
@@ -265,6 +286,8 @@ class Front:
 
     async def metrics(self, request: Request) -> Response:
         snapshot = self.counters.snapshot()
+        if self.multi_model is not None:
+            snapshot.update(self.multi_model.snapshot())
         return JSONResponse(
             {
                 "name": self.name,
@@ -339,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         health_interval=float(os.environ.get(HEALTH_INTERVAL_ENV, "1") or 1),
         state_path=args.state.resolve(),
         async_config=AsyncEndpointConfig.from_dict(state.async_config) if state.async_config else None,
+        multi_model=(
+            MultiModelRouter(state.model_data_prefix, Path(state.model_dir), state.model_cache)
+            if state.multi_model
+            else None
+        ),
     )
     config = uvicorn.Config(
         front.app(),

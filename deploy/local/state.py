@@ -46,6 +46,12 @@ class EndpointState:
     # for a real-time endpoint.
     async_config: dict | None = None
     schema: int = SCHEMA
+    # A multi-model endpoint (byoc local up --multi-model): models come from model_data_prefix (a
+    # directory or an s3:// prefix) by each invocation's TargetModel, extracted into model_dir, which
+    # every instance mounts at /opt/ml/models. model_cache is ModelCacheSetting: Enabled or Disabled.
+    multi_model: bool = False
+    model_data_prefix: str = ""
+    model_cache: str = "Enabled"
 
     @property
     def url(self) -> str:
@@ -100,6 +106,16 @@ class EndpointState:
             isinstance(async_config, dict) and isinstance(async_config.get("output_path"), str)
         ):
             raise StateError("field 'async_config' is not an object with an output_path")
+        # Written since multi-model endpoints: absent from older state files, which are single-model.
+        multi_model = data.get("multi_model", False)
+        prefix = data.get("model_data_prefix", "")
+        cache = data.get("model_cache", "Enabled")
+        if (
+            not isinstance(multi_model, bool)
+            or not isinstance(prefix, str)
+            or cache not in ("Enabled", "Disabled")
+        ):
+            raise StateError("fields 'multi_model', 'model_data_prefix' or 'model_cache' are malformed")
         return cls(
             name=data["name"],
             image=data["image"],
@@ -115,4 +131,7 @@ class EndpointState:
             created=float(data["created"]),
             updated=float(data["updated"]),
             async_config=async_config,
+            multi_model=multi_model,
+            model_data_prefix=prefix,
+            model_cache=cache,
         )

@@ -223,7 +223,8 @@ HANDLER = HandlerSpec(
     # What AWS's training jobs write (and xgboost-model-<fold> for k-fold cross-validation), and
     # UBJSON files by name; any other file at the root is loaded too when this handler is chosen.
     model_files=("xgboost-model", "xgboost-model-*", "*.ubj"),
-    packages=("xgboost-cpu", "protobuf"),
+    # xgboost-cpu is the image's build; a pip user may have the full xgboost distribution instead.
+    packages=("xgboost-cpu|xgboost", "protobuf"),
     input_types=(CSV, LIBSVM, X_LIBSVM, RECORDIO, mediatypes.JSON, mediatypes.JSONLINES),
     output_types=(CSV, mediatypes.JSON, mediatypes.JSONLINES, RECORDIO),
     # AWS's XGBoost container answers text/csv when Accept is missing or */*.

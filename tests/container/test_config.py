@@ -29,7 +29,7 @@ def test_defaults():
     assert config.batch_transform is False
     assert config.startup_timeout_seconds == 600.0
     assert config.access_log_pings is False
-    assert config == ServerConfig(workers=os.cpu_count() or 1)
+    assert config == ServerConfig(workers=os.cpu_count() or 1, front_workers=os.cpu_count() or 1)
 
 
 def test_blank_values_mean_the_default():

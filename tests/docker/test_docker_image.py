@@ -26,8 +26,9 @@ def test_labels_and_runtime_settings(image: str) -> None:
     config = _config(image)
     labels = config["Labels"] or {}
     assert labels.get(BIND_TO_PORT_LABEL) == "true"
-    # Only once multi-model endpoints are implemented may the image claim them.
-    assert MULTI_MODELS_LABEL not in labels
+    # The image backs multi-model endpoints ("Build Your Own Container for SageMaker Multi-Model
+    # Endpoints": https://docs.aws.amazon.com/sagemaker/latest/dg/build-multi-model-build-container.html).
+    assert labels.get(MULTI_MODELS_LABEL) == "true"
     assert config["Cmd"] == ["serve"]
     assert not config.get("Entrypoint"), "an ENTRYPOINT would swallow SageMaker's `serve` argument"
     assert "8080/tcp" in config["ExposedPorts"]

@@ -27,6 +27,8 @@ class InvokeRequest:
     custom_attributes: str | None = None
     inference_id: str | None = None
     target_variant: str | None = None
+    # A multi-model endpoint's model: the archive's path below its S3 prefix (a.tar.gz, dir/b.tar.gz).
+    target_model: str | None = None
 
     def headers(self) -> dict[str, str]:
         """InvokeEndpoint's optional parameters the request sets."""
@@ -35,6 +37,7 @@ class InvokeRequest:
             "CustomAttributes": self.custom_attributes,
             "InferenceId": self.inference_id,
             "TargetVariant": self.target_variant,
+            "TargetModel": self.target_model,
         }
         return {key: value for key, value in optional.items() if value}
 

@@ -33,6 +33,10 @@ class ModelSource:
     check_image: bool = True  # ask ECR whether the image exists
     training_job: str | None = None  # the model, image and code settings of this completed job
     program: str | None = None  # with training_job: SAGEMAKER_PROGRAM instead of the job's entry point
+    # A multi-model endpoint: model_data is the S3 prefix the models are below (each invocation's
+    # TargetModel), model_cache its ModelCacheSetting (None: SageMaker's default, Enabled).
+    multi_model: bool = False
+    model_cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ def create_model_and_config(
         model_data=model_data,
         role=model.role,
         env=model.env,
+        multi_model=model.multi_model,
+        model_cache=model.model_cache,
     )
     config_arguments = endpoint_config_request(
         config_name,
@@ -138,6 +144,12 @@ def _model_data(aws: Aws, source: ModelSource, endpoint: str, model_name: str) -
     value = source.model_data
     if value is None:
         raise UsageError("--model-data (or --from-training-job) is required")
+    if source.multi_model:
+        # A prefix: its models may be uploaded later (InvokeEndpoint loads each on first use).
+        if not value.startswith("s3://"):
+            raise UsageError(f"--model-data-prefix {value}: a multi-model endpoint's models are in S3")
+        parse_s3_uri(value)
+        return value if value.endswith("/") else value + "/"
     if value.startswith("s3://"):
         parse_s3_uri(value)
         if not aws.s3.exists(value):

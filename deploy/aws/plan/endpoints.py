@@ -28,12 +28,27 @@ def validate_role(role: str) -> str:
 
 
 def model_request(
-    name: str, *, endpoint: str, image: str, model_data: str | None, role: str, env: Mapping[str, str]
+    name: str,
+    *,
+    endpoint: str,
+    image: str,
+    model_data: str | None,
+    role: str,
+    env: Mapping[str, str],
+    multi_model: bool = False,
+    model_cache: str | None = None,
 ) -> dict:
-    """create_model's arguments: one container, its image, model data and environment."""
-    container: dict = {"Image": image, "Mode": "SingleModel"}
+    """create_model's arguments: one container, its image, model data and environment.
+
+    A multi-model container (Mode MultiModel) takes the S3 prefix of its models as ModelDataUrl,
+    and ModelCacheSetting in MultiModelConfig (Enabled, SageMaker's default, or Disabled):
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html
+    """
+    container: dict = {"Image": image, "Mode": "MultiModel" if multi_model else "SingleModel"}
     if model_data:
         container["ModelDataUrl"] = model_data
+    if multi_model and model_cache:
+        container["MultiModelConfig"] = {"ModelCacheSetting": model_cache}
     if env:
         container["Environment"] = dict(env)
     return {

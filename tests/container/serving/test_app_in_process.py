@@ -210,11 +210,14 @@ async def test_an_error_raised_by_user_code_keeps_its_status_and_details(model_d
     assert response.json() == {"code": "invalid_age", "message": "age must be positive", "row": 3}
 
 
-async def test_a_model_that_failed_to_load_answers_503_on_invocations(tmp_path):
+async def test_a_model_that_failed_to_load_answers_503_on_invocations(tmp_path, caplog):
     async with in_process_server(tmp_path) as server:
+        caplog.clear()
         response = await server.client.post("/invocations", content=ROW, headers={"Content-Type": "text/csv"})
     assert response.status_code == 503
     assert response.json()["code"] == "model_not_ready"
+    # One line saying why, not a traceback per refused request (the load's failure was logged once).
+    assert "refused: the model failed to load" in caplog.text and "Traceback" not in caplog.text
 
 
 # --- the other routes -------------------------------------------------------------------------

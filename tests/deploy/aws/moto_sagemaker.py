@@ -15,6 +15,10 @@ in-process `ThreadedMotoServer` serves it on a loopback port):
   without a target: both refused now. Deleting an endpoint deregisters its targets, as in AWS.
 * transform jobs (CreateTransformJob, DescribeTransformJob, StopTransformJob): moto_transform.py.
 * asynchronous endpoints (DescribeEndpoint's AsyncInferenceConfig, InvokeEndpointAsync): moto_async.py.
+* InvokeEndpoint answered any endpoint, with or without TargetModel: now a multi-model endpoint
+  (its model's container in Mode MultiModel) refuses an invocation without TargetModel, and a
+  single-model endpoint one with it, with a ValidationError as AWS does. Each invocation's
+  SageMaker headers are kept per endpoint (`invocations(name)`), for assertions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from moto.core.responses import ActionResult
 from moto.sagemaker import models as sm_models
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.server import ThreadedMotoServer
 
 DELAY = 1.0
@@ -60,6 +65,8 @@ class _State:
     scripts: dict[str, Script] = field(default_factory=dict)
     # what the last UpdateEndpoint of each endpoint asked for (DeploymentConfig), for assertions
     deployment_configs: dict[str, dict | None] = field(default_factory=dict)
+    # the X-Amzn-SageMaker-* headers of each InvokeEndpoint, per endpoint, in order
+    invocations: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     pending: dict[str, _Pending] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -78,6 +85,13 @@ def reset() -> None:
         STATE.scripts.clear()
         STATE.pending.clear()
         STATE.deployment_configs.clear()
+        STATE.invocations.clear()
+
+
+def invocations(endpoint: str) -> list[dict[str, str]]:
+    """The SageMaker headers of each InvokeEndpoint call `endpoint` received."""
+    with STATE.lock:
+        return list(STATE.invocations.get(endpoint, []))
 
 
 def _script(endpoint: str) -> Script:
@@ -262,6 +276,34 @@ def put_scaling_policy(
     )
 
 
+_original_invoke = SageMakerRuntimeResponse.invoke_endpoint
+
+
+def _invoke_endpoint_response(self):
+    """InvokeEndpoint: TargetModel on a multi-model endpoint only, and always there."""
+    name = self.path.split("/")[2]
+    headers = {k: v for k, v in self.headers.items() if k.lower().startswith("x-amzn-sagemaker")}
+    with STATE.lock:
+        STATE.invocations.setdefault(name, []).append(headers)
+    target = next((v for k, v in headers.items() if k.lower() == "x-amzn-sagemaker-target-model"), None)
+    backend = sm_models.sagemaker_backends[self.current_account][self.region]
+    endpoint = backend.endpoints.get(name)
+    if endpoint is not None:
+        config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        variants = config.production_variants if config else []
+        models = [backend._models.get(variant["ModelName"]) for variant in variants]
+        multi = any(m is not None and m.primary_container.get("Mode") == "MultiModel" for m in models)
+        if multi and not target:
+            return _validation("TargetModel is required when invoking a multi-model endpoint.")
+        if target and not multi:
+            return _validation(f"Endpoint {name} is not a multi-model endpoint: TargetModel is not allowed.")
+    return _original_invoke(self)
+
+
+def _validation(message: str):
+    raise ValidationError(message=message)
+
+
 _PATCHED = False
 
 
@@ -277,6 +319,7 @@ def install() -> None:
     Backend.delete_endpoint = delete_endpoint
     Backend.update_endpoint = update_endpoint
     SageMakerResponse.update_endpoint = _update_endpoint_response
+    SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint_response
     ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
     ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
     moto_transform.install()

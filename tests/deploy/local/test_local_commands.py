@@ -33,6 +33,48 @@ def test_instances_start_as_sagemaker_starts_them() -> None:
     assert "-p" not in command
 
 
+def test_multi_model_instances_mount_the_models_and_say_so() -> None:
+    """SageMaker starts a multi-model container with SAGEMAKER_MULTI_MODEL=true and its models under
+    /opt/ml/models (https://docs.aws.amazon.com/sagemaker/latest/dg/build-multi-model-build-container.html)."""
+    command = docker.run_command(
+        "img:1",
+        name="n",
+        model_dir="/home/u/.byoc/local/many/multi-model",
+        port=41234,
+        env={},
+        labels={},
+        multi_model=True,
+    )
+    joined = " ".join(command)
+    assert "-v /home/u/.byoc/local/many/multi-model:/opt/ml/models:ro" in joined
+    assert "-e SAGEMAKER_MULTI_MODEL=true" in joined
+    assert ":/opt/ml/model:" not in joined
+
+
+def test_multi_model_options_go_together(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    for argv in (
+        ["local", "up", "x", "--image", "i", "--multi-model"],
+        ["local", "up", "x", "--image", "i", "--model-data-prefix", "/tmp"],
+        [
+            "local",
+            "up",
+            "x",
+            "--image",
+            "i",
+            "--multi-model",
+            "--model-data-prefix",
+            "/tmp",
+            "--model-data",
+            "a",
+        ],
+        ["local", "up", "x", "--image", "i"],
+    ):
+        args = parser.parse_args(argv)
+        assert args.run(args) == 2, argv
+    assert "--multi-model goes with --model-data-prefix" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("body", "failed"),
     [

@@ -78,3 +78,22 @@ def test_lock_refuses_a_second_holder_without_waiting(tmp_path: Path) -> None:
         Store(tmp_path).lock("ep", wait=False),
     ):
         pass
+
+
+def test_multi_model_fields_round_trip_and_older_files_are_single_model(tmp_path: Path) -> None:
+    store = Store(tmp_path / "home")
+    many = sample_state()
+    many.multi_model, many.model_data_prefix, many.model_cache = True, "s3://b/models/", "Disabled"
+    store.save(many)
+    assert store.load("ep") == many
+    older = {
+        k: v
+        for k, v in sample_state().to_dict().items()
+        if k not in ("multi_model", "model_data_prefix", "model_cache")
+    }
+    (tmp_path / "ep.json").write_text(json.dumps(older))
+    loaded = Store(tmp_path).load("ep")
+    assert not loaded.multi_model and loaded.model_cache == "Enabled"
+    (tmp_path / "ep.json").write_text(json.dumps({**older, "model_cache": "Sometimes"}))
+    with pytest.raises(StateError, match="model_cache"):
+        Store(tmp_path).load("ep")

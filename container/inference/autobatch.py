@@ -43,6 +43,7 @@ NEEDED_SIZES = 2  # distinct batch sizes (in rows) among them
 MAX_CHECKS = 64  # batches checked in full before giving up on starting
 MAX_RANGE_CHECKS = 64  # batches of a new size checked once on; beyond, such batches go alone
 SAMPLE_EVERY = 64  # once on, one request of every this many batches is also predicted alone
+MAX_UNSTACKABLE = 64  # inputs in a row that cannot be stacked, before batching is off for good
 
 
 class Shape(enum.Enum):
@@ -97,6 +98,7 @@ class BatchChecker:
     def __init__(self, name: str) -> None:
         self.name = name  # the predict_fn's module, for the log lines
         self._tracks = {shape: _Track() for shape in Shape}
+        self._unstackable = 0  # inputs in a row that could not be stacked
 
     def state(self, shape: Shape) -> State:
         return self._tracks[shape].state
@@ -175,6 +177,23 @@ class BatchChecker:
             track.checks += 1
             if track.checks >= MAX_CHECKS:
                 self._off(track, shape, f"{track.checks} batches checked without enough of them agreeing")
+
+    def saw_input(self, stackable: bool, kind: str) -> None:
+        """A request's decoded input (a `kind`) could or could not be stacked with others.
+
+        An input_fn that returns what never stacks (a tensor, a DataFrame, a list) has nothing to be
+        checked, and each of its requests would pay for a decode apart from its prediction: after
+        MAX_UNSTACKABLE such inputs in a row, batching is off for good. (Fewer, among stackable ones,
+        are a client's odd request, which is predicted alone.)
+        """
+        if stackable:
+            self._unstackable = 0
+            return
+        self._unstackable += 1
+        if self._unstackable == MAX_UNSTACKABLE:
+            reason = f"{MAX_UNSTACKABLE} inputs in a row were a {kind}, which is not stacked"
+            for shape, track in self._tracks.items():
+                self._off(track, shape, reason)
 
     def differed(self, shape: Shape, reason: str) -> None:
         """A request's answer in a batch was not its answer alone: batching off for good."""

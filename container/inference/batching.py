@@ -83,13 +83,12 @@ def stack(inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 def split(prediction: Any, sizes: Sequence[int], row_keys: Collection[str] = ()) -> list[Any]:
     """Cut a batch's prediction into one per request.
 
-    With `row_keys` (which a handler names: the scikit-learn handler's "predictions" and
-    "probabilities"), the values of a mapping under those keys are cut and the others are shared by
-    every request: a length alone cannot tell per-row values from, say, three classes in a batch of
-    three rows. Without, the prediction is cut by `split_rows`, the generic rule.
+    Arrays and lists are cut by rows. In a mapping, the values under `row_keys` (which the handler
+    names: the scikit-learn handler's "predictions" and "probabilities") are cut and the others are
+    shared by every request: a length alone cannot tell per-row values from, say, three classes in a
+    batch of three rows. A mapping without any of them is not cut. (`split_rows`, the generic rule,
+    is for predictions checked against the one-by-one path, where such a mistake shows.)
     """
-    if not row_keys:
-        return split_rows(prediction, sizes)
     total = sum(sizes)
     if isinstance(prediction, Mapping):
         present = [key for key in row_keys if key in prediction]

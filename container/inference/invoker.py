@@ -138,7 +138,7 @@ class Invoker:
                 pipeline.invoke, self.handler, model, body, accept, context, self._on_predict, timeout=timeout
             )
             return outcome, context
-        item = pipeline.BatchItem(await self._decode(body, context, model), accept, context)
+        item = pipeline.BatchItem(await self._decode(body, context, model, timeout), accept, context)
         key = batching.batch_key(item.data)
         if self.checker is None:
             predict = functools.partial(
@@ -152,6 +152,7 @@ class Invoker:
                 on_predict=self._on_predict,
                 checker=self.checker,
             )
+            self.checker.saw_input(key is not None, type(item.data).__name__)
             if key is not None:
                 # Single rows and several rows are checked apart, so they are batched apart.
                 shape = Shape.of(len(item.data))
@@ -168,7 +169,13 @@ class Invoker:
         self.metrics.batch_size.observe(size)
         self.policy.record(size)
 
-    async def _decode(self, body: bytes, context: Context, model: Any) -> Any:
+    async def _decode(self, body: bytes, context: Context, model: Any, timeout: float | None) -> Any:
+        if self.handler.reads_own_input:
+            # The user's input_fn runs where the rest of their code runs, on the model thread and
+            # within the request's deadline: it may not be thread-safe (a tokenizer), and one that
+            # hangs must neither hold up the event loop (and /ping) nor escape the timeout.
+            assert self.runner is not None
+            return await self.runner.call(self._decoded_and_checked, body, context, model, timeout=timeout)
         if len(body) <= INLINE_DECODE_BYTES:
             return self._decoded_and_checked(body, context, model)
         return await asyncio.to_thread(self._decoded_and_checked, body, context, model)

@@ -299,7 +299,7 @@ def _check_every_request(
     """Each request both ways; each gets its answer alone, and the checker hears whether they agreed."""
     # Copies and answers of the batch's parts first: predict_fn may reuse its output buffers, and
     # output_fn may change what it is given.
-    copies = copy.deepcopy(parts)
+    copies = [_copied(part) for part in parts]
     batched = [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
@@ -329,7 +329,7 @@ def _check_some_requests(
 ) -> list[tuple[bool, Any]]:
     """The batch's answers, with the `chosen` requests also predicted alone; every request alone if
     any of them differs."""
-    copies = {index: copy.deepcopy(parts[index]) for index in chosen}
+    copies = {index: _copied(parts[index]) for index in chosen}
     batched = [
         _encode_outcome(handler, part, item, model_seconds) for part, item in zip(parts, items, strict=True)
     ]
@@ -358,8 +358,22 @@ def _alone_both(handler: Handler, model: Any, item: BatchItem) -> tuple[Any, tup
     except StageFailure as failure:
         return failure, (False, failure)
     # Compared before output_fn, which may change what it is given.
-    kept = copy.deepcopy(prediction)
+    kept = _copied(prediction)
     return kept, _encode_outcome(handler, prediction, item, time.perf_counter() - started)
+
+
+class _Uncopied:
+    """A prediction that could not be copied to be compared (and so cannot be shown the same)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _copied(prediction: Any) -> Any:
+    try:
+        return copy.deepcopy(prediction)
+    except Exception as exc:  # objects that refuse a copy (tensors still attached to a graph...)
+        return _Uncopied(exc)
 
 
 def _difference(
@@ -374,7 +388,13 @@ def _difference(
     request = f"request {index + 1} of {count}"
     if isinstance(alone, StageFailure):
         return f"{request} fails alone ({alone.error!r}) but not in the batch"
-    found = first_difference(batched, alone)
+    for copied in (alone, batched):
+        if isinstance(copied, _Uncopied):
+            return f"{request}: its prediction cannot be copied to be compared ({copied.error!r})"
+    try:
+        found = first_difference(batched, alone)
+    except Exception as exc:  # a value whose comparison raises cannot be shown to be the same
+        found = f"its prediction cannot be compared ({exc!r})"
     if found:
         return f"{request}: {found}"
     (ok_alone, alone_value), (ok_batched, batched_value) = alone_outcome, batched_outcome

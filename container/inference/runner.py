@@ -134,7 +134,13 @@ class ModelRunner:
                 deadlines = self._deadlines[call.loop] = _Deadlines(call.loop, self._expire)
                 for loop in [loop for loop in self._deadlines if loop.is_closed()]:
                     del self._deadlines[loop]  # the runner outlived an event loop (tests)
-            deadlines.add(call, timeout)
+            entry = deadlines.add(call, timeout)
+            try:
+                return await call.future
+            finally:
+                # Answered (or given up on): its line keeps the deadline, not the request and its answer,
+                # which a call hung at the line's head would otherwise hold until its own deadline.
+                entry.call = None
         return await call.future
 
     def _expire(self, call: _Call, timeout: float) -> None:
@@ -272,6 +278,16 @@ class ModelRunner:
                     self._typical_seconds += (took - self._typical_seconds) * RECENT_CALL_WEIGHT
 
 
+@dataclass(slots=True)
+class _Deadline:
+    when: float
+    call: _Call | None  # None once the call's caller has its answer
+
+    @property
+    def pending(self) -> bool:
+        return self.call is not None and not self.call.future.done()
+
+
 class _Deadlines:
     """The deadlines of one event loop's calls, under one timer set for the earliest of them.
 
@@ -285,26 +301,27 @@ class _Deadlines:
     def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[_Call, float], None]) -> None:
         self.loop = loop
         self._expire = expire
-        self._lines: dict[float, collections.deque[tuple[float, _Call]]] = {}
+        self._lines: dict[float, collections.deque[_Deadline]] = {}
         self._prune_at: dict[float, int] = {}
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, call: _Call, timeout: float) -> None:
+    def add(self, call: _Call, timeout: float) -> _Deadline:
         line = self._lines.get(timeout)
         if line is None:
             line = self._lines[timeout] = collections.deque()
-        while line and line[0][1].future.done():
+        while line and not line[0].pending:
             line.popleft()
         if len(line) >= self._prune_at.get(timeout, self.PRUNE_AT):
             # A call that hangs at the head holds the answered ones behind it: drop those now.
-            waiting = [entry for entry in line if not entry[1].future.done()]
+            waiting = [entry for entry in line if entry.pending]
             line.clear()
             line.extend(waiting)
             self._prune_at[timeout] = max(self.PRUNE_AT, 2 * len(line))
-        deadline = self.loop.time() + timeout
-        line.append((deadline, call))
-        if self._timer is None or deadline < self._timer.when():
-            self._set_timer(deadline)
+        entry = _Deadline(self.loop.time() + timeout, call)
+        line.append(entry)
+        if self._timer is None or entry.when < self._timer.when():
+            self._set_timer(entry.when)
+        return entry
 
     def _set_timer(self, when: float) -> None:
         if self._timer is not None:
@@ -317,14 +334,15 @@ class _Deadlines:
         earliest = None
         for timeout, line in self._lines.items():
             while line:
-                deadline, call = line[0]
-                if call.future.done():
+                entry = line[0]
+                if not entry.pending:
                     line.popleft()
-                elif deadline <= now + CLOCK_SLACK_SECONDS:
+                elif entry.when <= now + CLOCK_SLACK_SECONDS:
                     line.popleft()
-                    self._expire(call, timeout)
+                    assert entry.call is not None
+                    self._expire(entry.call, timeout)
                 else:
-                    earliest = deadline if earliest is None else min(earliest, deadline)
+                    earliest = entry.when if earliest is None else min(earliest, entry.when)
                     break
         if earliest is not None:
             self._set_timer(earliest)

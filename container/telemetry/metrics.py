@@ -239,6 +239,7 @@ class _Spread:
         self._sum = 0.0
         self._pending = False
 
+
 def render(registry: Any = None) -> bytes:
     """The Prometheus text of `registry`, or (None) of every process's multiprocess files."""
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess

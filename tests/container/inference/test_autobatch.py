@@ -10,6 +10,7 @@ after, is the one the request gets alone.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -349,3 +350,54 @@ def test_a_batch_of_a_size_never_checked_is_checked_at_its_edges_before_it_is_an
     assert serve(module, big) == alone(Module(rougher_when_big), big)  # answered alone, all of them
     assert module.checker.state(Shape.SINGLE) is State.OFF
     assert "request 1 of 16" in module.checker.reason(Shape.SINGLE)
+
+
+class Uncopyable:
+    """A value that refuses a copy, as a tensor still attached to its autograd graph does."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        raise RuntimeError("Only Tensors created explicitly by the user support the deepcopy protocol")
+
+
+class Incomparable(float):
+    """A number whose comparison raises."""
+
+    def hex(self) -> str:
+        raise ValueError("no bits to show")
+
+
+def _to_json_floats(prediction: Any, accept: str) -> tuple[str, str]:
+    return json.dumps([float(v.value if isinstance(v, Uncopyable) else v) for v in prediction]), accept
+
+
+@pytest.mark.parametrize(
+    ("predict", "why"),
+    [
+        (lambda data: [Uncopyable(v) for v in data[:, 0]], "cannot be copied to be compared"),
+        (lambda data: [Incomparable(v) for v in data[:, 0]], "cannot be compared"),
+    ],
+)
+def test_a_prediction_that_cannot_be_compared_is_answered_alone_and_never_batched(predict, why):
+    module = Module(predict, output_fn=_to_json_floats)
+    for inputs in batches(count=3):
+        got = serve(module, inputs)
+        assert got == alone(Module(predict, output_fn=_to_json_floats), inputs)
+        assert all(isinstance(answer, bytes) for answer in got)  # answers, not errors
+    assert module.checker.state(Shape.SINGLE) is State.OFF
+    assert why in module.checker.reason(Shape.SINGLE)
+
+
+def test_inputs_that_never_stack_turn_batching_off_but_a_few_among_others_do_not():
+    checker = BatchChecker("inference")
+    for _ in range(autobatch.MAX_UNSTACKABLE - 1):
+        checker.saw_input(False, "list")
+    checker.saw_input(True, "ndarray")  # a run broken by one that stacks starts again
+    for _ in range(autobatch.MAX_UNSTACKABLE - 1):
+        checker.saw_input(False, "list")
+    assert not checker.all_off
+    checker.saw_input(False, "list")
+    assert checker.all_off
+    assert checker.reason(Shape.MULTI) == "64 inputs in a row were a list, which is not stacked"

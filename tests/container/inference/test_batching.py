@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container.inference.batching import CannotSplit, batch_key, split, stack
+from container.inference.batching import CannotSplit, batch_key, split, split_rows, stack
 
 # The per-row values of the scikit-learn handler's table (handlers/sklearn.py: ROW_KEYS), which
 # that handler names for split; "classes" is shared.
@@ -68,7 +68,7 @@ def test_stack_then_split_gives_each_request_its_own_rows(sizes, width):
         np.testing.assert_array_equal(part["probabilities"], original)
 
 
-# --- the generic cut (no row keys): every list and array has one entry per input row ---------
+# --- the generic cut (split_rows, for checked predict_fns): one entry per input row in every list and array
 
 
 def test_the_generic_cut_cuts_every_list_and_array_and_shares_scalars():
@@ -79,7 +79,7 @@ def test_the_generic_cut_cuts_every_list_and_array_and_shares_scalars():
         "count": np.int64(7),
         "meta": {"version": 3, "tags": ("a", "b")},
     }
-    first, second = split(prediction, [1, 2])
+    first, second = split_rows(prediction, [1, 2])
     assert first["predictions"].tolist() == [0] and second["predictions"].tolist() == [1, 2]
     assert second["probabilities"] == [[0.1, 0.9], [1.0, 0.0]]
     assert first["detail"]["scores"].tolist() == [0.0] and first["detail"]["model"] == "v3"
@@ -91,10 +91,10 @@ def test_the_generic_cut_cuts_every_list_and_array_and_shares_scalars():
 
 
 def test_a_tuple_is_a_record_of_fields_and_a_list_of_records_is_rows():
-    labels, scores = split((np.array([1, 2, 3]), [0.1, 0.2, 0.3]), [2, 1])[1]
+    labels, scores = split_rows((np.array([1, 2, 3]), [0.1, 0.2, 0.3]), [2, 1])[1]
     assert labels.tolist() == [3] and scores == [0.3]
     records = [{"label": "a"}, {"label": "b"}]
-    assert split(records, [1, 1]) == [[{"label": "a"}], [{"label": "b"}]]
+    assert split_rows(records, [1, 1]) == [[{"label": "a"}], [{"label": "b"}]]
 
 
 @pytest.mark.parametrize(
@@ -112,4 +112,12 @@ def test_a_tuple_is_a_record_of_fields_and_a_list_of_records_is_rows():
 )
 def test_the_generic_cut_refuses_what_has_no_clear_row_per_input_row(prediction, why):
     with pytest.raises(CannotSplit, match=re.escape(why)):
-        split(prediction, [1, 2])
+        split_rows(prediction, [1, 2])
+
+
+def test_a_declared_batch_does_not_cut_a_dict_by_the_lengths_of_its_lists():
+    # Two 1-row requests and two classes: a length cannot tell them apart, and a declared predict_fn is
+    # not checked against the one-by-one path, so its dict is not cut (each request is predicted alone).
+    with pytest.raises(CannotSplit, match="none of the per-row keys"):
+        split({"predictions": [1, 0], "classes": ["no", "yes"]}, [1, 1])
+    assert split([1, 0], [1, 1]) == [[1], [0]]

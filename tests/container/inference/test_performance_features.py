@@ -141,10 +141,10 @@ def test_a_lone_request_goes_over_whole_and_requests_in_company_take_the_batch_p
         quiet = [post(server.url, "200,1\n") for _ in range(12)]
         assert [r.json()["predictions"] for r in quiet] == [[200.0]] * 12
     threads = decoding_threads(gates)
-    assert threads["100"] == ["model"]  # alone: decoded with the rest of the call, off the loop
-    assert all(threads[str(i)] == ["MainThread"] for i in range(5))  # in company: on the loop
-    assert batch_sizes(gates)[:2] == [1, 5]
-    assert threads["200"][0] == "MainThread" and threads["200"][-1] == "model"
+    assert batch_sizes(gates)[:2] == [1, 5]  # alone, then the five in company together
+    # The module's own input_fn runs on the model thread either way (its code may not be thread-safe,
+    # and it keeps to the request's deadline); only the runtime's own codecs decode beside it.
+    assert all(set(threads[str(i)]) == {"model"} for i in (100, 0, 1, 2, 3, 4, 200))
 
 
 def test_a_bad_request_fails_alone_and_its_batch_mates_succeed(tmp_path):

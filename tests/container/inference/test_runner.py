@@ -265,3 +265,30 @@ def test_deadlines_hold_no_answered_calls_and_fail_those_that_overran() -> None:
             runner.stop()
 
     asyncio.run(main())
+
+
+def test_calls_answered_behind_a_hung_one_are_not_held_until_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A hung call holds its line of deadlines until its own (here WAIT); the calls a fresh thread
+    # answers meanwhile stay in that line, but not their requests and answers.
+    monkeypatch.setattr(runner_module, "STALL_FLOOR_SECONDS", 0.2)
+    gate = threading.Event()
+
+    async def main() -> None:
+        runner = ModelRunner()
+        try:
+            hung = asyncio.ensure_future(runner.call(gate.wait, WAIT, timeout=WAIT))
+            await _until(lambda: runner._running_since is not None)
+            for _ in range(8):
+                assert await runner.call(len, bytearray(1024), timeout=WAIT) == 1024
+            line = runner._deadlines[asyncio.get_running_loop()]._lines[WAIT]
+            assert len(line) == 9  # the hung head, and the answered calls behind it
+            assert [entry.call.function for entry in line if entry.call is not None] == [gate.wait]
+            gate.set()
+            assert await hung is True
+        finally:
+            gate.set()
+            runner.stop()
+
+    asyncio.run(main())

@@ -19,7 +19,7 @@ from container.config import ServerConfig, load_config
 from container.inference.invoker import Invoker
 from container.inference.lifecycle import ModelLifecycle
 from container.serving.app import ServerApp, create_app
-from container.serving.server import assemble_model
+from container.serving.startup import assemble_model
 
 
 @dataclass

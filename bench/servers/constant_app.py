@@ -16,8 +16,8 @@ import sys
 from typing import Any
 
 from container.config import ServerConfig, load_config
+from container.serving.gunicorn import GunicornServer, gunicorn_options
 from container.serving.listener import bind_listener
-from container.serving.server import GunicornServer, gunicorn_options
 
 ANSWER = b'{"predictions":[0]}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]

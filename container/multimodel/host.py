@@ -1,7 +1,7 @@
 """One model's process: it loads the model and serves it on its own Unix socket, with its workers.
 
 Forked by the manager (container.multimodel.manager) for each POST /models, it is the single-model
-server on a socket instead of a port: the same start-up (container.serving.server.build_model:
+server on a socket instead of a port: the same start-up (container.serving.startup.build_model:
 requirements, the user module, the handler chosen from this model's directory, its functions), the
 same lifecycle (the model loaded once here and shared by the workers forked after it, where the
 handler allows it; else loaded by each worker), the same workers, invoker, batching and pipeline.
@@ -30,7 +30,7 @@ from container.config import ServerConfig
 from container.errors import StartupError
 from container.inference.lifecycle import ModelState
 from container.multimodel import memory, requirements
-from container.serving import server
+from container.serving import gunicorn, startup
 from container.serving.app import create_app
 from container.telemetry import metrics
 
@@ -65,7 +65,7 @@ def run_host(config: ServerConfig, plan: HostPlan, status_fd: int) -> int:
     )
     log.info("model %s: loading from %s with %d worker(s)", plan.name, plan.model_dir, plan.workers)
     try:
-        lifecycle, invoker = server.build_model(
+        lifecycle, invoker = startup.build_model(
             model_config,
             install=lambda code_dir: requirements.install_for_model(code_dir, plan.overlays),
             model_label=plan.name,
@@ -89,10 +89,10 @@ def run_host(config: ServerConfig, plan: HostPlan, status_fd: int) -> int:
         # would copy the pages they share with this process).
         gc.freeze()
         reporter.loaded(lifecycle, handler, shared=True)
-    options = server.gunicorn_options(model_config, listener.detach())
+    options = gunicorn.gunicorn_options(model_config, listener.detach())
     options["proc_name"] = f"byoc-model-{plan.name[:40]}"
     options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
-    return server.run_gunicorn(server.GunicornServer(app, options))
+    return gunicorn.run_gunicorn(gunicorn.GunicornServer(app, options))
 
 
 def bind_unix(path: Path) -> socket.socket:

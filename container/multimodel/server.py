@@ -31,7 +31,7 @@ from container.config import ServerConfig
 from container.contract import registry
 from container.multimodel import manager
 from container.multimodel.app import MultiModelApp
-from container.serving import server
+from container.serving import gunicorn
 from container.serving.listener import bind_listener
 from container.telemetry import metrics
 
@@ -66,7 +66,7 @@ def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Call
         config.model_workers or 1,
     )
     front_config = _front_config(config)
-    options = server.gunicorn_options(front_config, listener.detach())
+    options = gunicorn.gunicorn_options(front_config, listener.detach())
     options["child_exit"] = lambda arbiter, worker: metrics.worker_exited(worker.pid)
     options["proc_name"] = "byoc-serve-multi-model"
 
@@ -77,7 +77,7 @@ def run_multi_model(config: ServerConfig, metrics_dir: Path | None, finish: Call
         finish()
 
     options["on_exit"] = stopped
-    return server.run_gunicorn(server.GunicornServer(app, options))  # type: ignore[arg-type]
+    return gunicorn.run_gunicorn(gunicorn.GunicornServer(app, options))  # type: ignore[arg-type]
 
 
 def _preimport() -> frozenset[str]:

@@ -16,42 +16,26 @@ loading a copy each; otherwise each worker loads its own, behind the same honest
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import logging
-import os
-import shutil
-import socket
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
-from container.archives import code_source
 from container.archives.code_source import CodeFetchError
 from container.config import ConfigError, ServerConfig, load_config
-from container.contract import functions, registry, user_code
 from container.errors import StartupError
-from container.inference.invoker import Invoker
-from container.inference.lifecycle import ModelLifecycle, ModelState
+from container.inference.lifecycle import ModelState
 from container.inference.readiness import ReadinessBoard
-from container.serving.app import ServerApp, create_app
-from container.serving.listener import LoadingResponder, bind_listener, serve_unavailable, unavailable_app
+from container.serving.app import create_app
+from container.serving.gunicorn import GunicornServer, gunicorn_options, run_gunicorn
+from container.serving.listener import LoadingResponder, bind_listener, serve_unavailable
 from container.serving.protocol import raise_open_file_limit
+from container.serving.startup import build_model, fetch_code
 from container.telemetry import metrics
 from container.telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
-
-GRACEFUL_TIMEOUT_SECONDS = 25  # SageMaker sends SIGKILL 30 s after SIGTERM
-KEEPALIVE_SECONDS = 75
-# gunicorn's exit status when a worker could not boot (here: its model failed to load, with
-# exit_on_load_failure set).
-WORKER_BOOT_ERROR = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,143 +149,12 @@ def run(config: ServerConfig, on_exit: Callable[[], None] | None = None) -> int:
     return run_gunicorn(GunicornServer(app, options))
 
 
-def run_gunicorn(server: GunicornServer) -> int:
-    # gunicorn's workers are forked from inside run() and leave through SystemExit, which comes up
-    # through this frame in each of them: only the process that started the server turns it into
-    # an exit status; a worker's exit is passed on untouched.
-    arbiter_pid = os.getpid()
-    try:
-        server.run()
-    except SystemExit as exit_:
-        if os.getpid() != arbiter_pid:
-            raise
-        if exit_.code == WORKER_BOOT_ERROR:
-            log.error("cannot start: a worker could not load the model (see above)")
-            return 1
-        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    return 0
-
-
 def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
     def both() -> None:
         first()
         then()
 
     return both
-
-
-def fetch_code(
-    config: ServerConfig, listener: socket.socket, finish: Callable[[], None]
-) -> tuple[ServerConfig, Callable[[], None]]:
-    """Fetch SAGEMAKER_SUBMIT_DIRECTORY's code into a private directory while /ping answers 503.
-
-    The config with code_dir set to it, and an on_exit that also removes it. CodeFetchError names
-    the URI and the cause.
-    """
-    assert config.code_source is not None
-    uri = config.code_source.uri
-    workdir = Path(tempfile.mkdtemp(prefix="byoc-serve-code-"))
-    try:
-        with LoadingResponder(unavailable_app("code_loading", f"fetching the code from {uri}"), listener):
-            code_dir = code_source.fetch(config.code_source, config.archive_limits, workdir=workdir)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    log.info("code from %s in %s", uri, code_dir)
-
-    def finish_and_remove() -> None:
-        shutil.rmtree(workdir, ignore_errors=True)
-        finish()
-
-    return dataclasses.replace(config, code_dir=code_dir), finish_and_remove
-
-
-def build_model(
-    config: ServerConfig,
-    board: ReadinessBoard | None = None,
-    *,
-    install: Callable[[Path], object] = user_code.install_requirements,
-    model_label: str | None = None,
-) -> tuple[ModelLifecycle, Invoker]:
-    """Install requirements, import the user module, choose and resolve the handler: all before a load.
-
-    Multi-model mode installs a model's requirements its own way (`install`) and labels its
-    metrics with the model's name (`model_label`).
-    """
-    install(config.code_dir)
-    return assemble_model(config, user_code.import_user_module(config), board, model_label=model_label)
-
-
-def assemble_model(
-    config: ServerConfig,
-    user_module: ModuleType | None,
-    board: ReadinessBoard | None = None,
-    *,
-    model_label: str | None = None,
-) -> tuple[ModelLifecycle, Invoker]:
-    """Choose the handler, resolve the functions, and build the model's lifecycle and invoker."""
-    choice = registry.choose(config, user_model_fn=callable(getattr(user_module, "model_fn", None)))
-    log.info("handler: %s (%s)", choice.name, choice.reason)
-    try:
-        spec = registry.load_spec(choice.name)
-        registry.require_packages(spec)
-    except StartupError as exc:
-        if choice.explicit:
-            raise
-        raise StartupError(f"{exc} (chosen because: {choice.reason})") from exc
-    try:
-        config = config.for_handler(choice.name, spec.default_accept, spec.settings)
-    except ConfigError as exc:
-        raise StartupError(str(exc)) from exc
-    resolved = functions.resolve(user_module, spec)
-    log.info("handler functions: %s", resolved.describe())
-    model_metrics = metrics.Metrics(model_label)
-    lifecycle = ModelLifecycle(config, resolved, model_metrics, board)
-    return lifecycle, Invoker(config, resolved, lifecycle, model_metrics)
-
-
-def gunicorn_options(config: ServerConfig, listener_fd: int) -> dict[str, Any]:
-    return {
-        "bind": f"fd://{listener_fd}",  # the socket bound before the model loaded
-        "workers": config.workers,
-        "worker_class": "container.serving.worker.Worker",
-        # The worker heartbeat comes from the event loop, which model code never blocks; only a
-        # model load that holds the GIL for minutes could delay it, so allow the start-up time.
-        "timeout": int(config.startup_timeout_seconds),
-        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-        "keepalive": KEEPALIVE_SECONDS,
-        "preload_app": True,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": _gunicorn_level(config.log_level),
-        "proc_name": "byoc-serve",
-        # gunicorn 23+ opens a control socket in $HOME; a model server has no use for one.
-        "control_socket_disable": True,
-    }
-
-
-def _gunicorn_level(level: int) -> str:
-    for threshold, name in ((40, "error"), (30, "warning"), (20, "info")):
-        if level >= threshold:
-            return name
-    return "debug"
-
-
-class GunicornServer(BaseApplication):
-    """gunicorn, configured from code rather than from its command line."""
-
-    def __init__(self, app: ServerApp, options: dict[str, Any]) -> None:
-        self._app = app
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
-                self.cfg.set(key, value)
-
-    def load(self) -> ServerApp:
-        return self._app
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+from deploy.aws.plan.scaling import SCALABLE_DIMENSION, resource_id, target_request
+
 BACKLOG_METRIC = "ApproximateBacklogSizePerInstance"
 NO_CAPACITY_METRIC = "HasBacklogWithoutCapacity"
 NAMESPACE = "AWS/SageMaker"
@@ -44,10 +45,6 @@ class BacklogScaling:
         return self
 
 
-def resource_id(endpoint: str, variant: str) -> str:
-    return f"endpoint/{endpoint}/variant/{variant}"
-
-
 def backlog_policy_name(endpoint: str, variant: str) -> str:
     return f"byoc-{endpoint}-{variant}-backlog"
 
@@ -62,13 +59,7 @@ def wake_up_alarm_name(endpoint: str, variant: str) -> str:
 
 def scalable_target_request(endpoint: str, variant: str, scaling: BacklogScaling) -> dict:
     scaling.check()
-    return {
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": resource_id(endpoint, variant),
-        "ScalableDimension": SCALABLE_DIMENSION,
-        "MinCapacity": scaling.min_capacity,
-        "MaxCapacity": scaling.max_capacity,
-    }
+    return target_request(endpoint, variant, scaling.min_capacity, scaling.max_capacity)
 
 
 def backlog_policy_request(endpoint: str, variant: str, scaling: BacklogScaling) -> dict:

@@ -46,12 +46,17 @@ def policy_name(endpoint: str, variant: str) -> str:
 
 def scalable_target_request(endpoint: str, variant: str, scaling: Scaling) -> dict:
     scaling.validate()
+    return target_request(endpoint, variant, scaling.min_capacity, scaling.max_capacity)
+
+
+def target_request(endpoint: str, variant: str, min_capacity: int, max_capacity: int) -> dict:
+    """RegisterScalableTarget for a variant's instance count (real-time and async scaling alike)."""
     return {
         "ServiceNamespace": "sagemaker",
         "ResourceId": resource_id(endpoint, variant),
         "ScalableDimension": SCALABLE_DIMENSION,
-        "MinCapacity": scaling.min_capacity,
-        "MaxCapacity": scaling.max_capacity,
+        "MinCapacity": min_capacity,
+        "MaxCapacity": max_capacity,
     }
 
 

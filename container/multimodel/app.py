@@ -37,7 +37,7 @@ from container.errors import ErrorResponse
 from container.headers import TARGET_MODEL
 from container.multimodel import catalog
 from container.multimodel.proxy import ModelConnections, ModelGone, ask_manager, response_headers
-from container.serving.app import configure_worker_logging, json_response
+from container.serving.app import configure_worker_logging, http_error, json_response
 from container.serving.invocations import describe_failure, read_body
 from container.telemetry import metrics
 from container.telemetry.request_ids import new_request_id
@@ -166,12 +166,6 @@ class MultiModelApp:
 
         async def execution_parameters(request: Request) -> Response:
             return json_response(200, config.execution_parameters())
-
-        async def http_error(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, HTTPException)
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            message = f"{request.method} {request.url.path}: {exc.detail}"
-            return json_response(exc.status_code, {"code": code, "message": message}, exc.headers)
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:

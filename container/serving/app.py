@@ -99,12 +99,6 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
     async def execution_parameters(request: Request) -> Response:
         return json_response(200, config.execution_parameters())
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        return json_response(exc.status_code, {"code": code, "message": message}, exc.headers)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_worker_logging(config)
@@ -127,6 +121,14 @@ def create_app(lifecycle: ModelLifecycle, invoker: Invoker) -> ServerApp:
     starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     streamed = StreamedInvocations(invoker) if config.max_payload_bytes is None else None
     return ServerApp(invocations, starlette, config, ping_answer, streamed)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 (and any other HTTPException) as the runtime's JSON error body."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return json_response(exc.status_code, {"code": code, "message": message}, exc.headers)
 
 
 def json_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:
